@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  `make run` (gateway on the sandbox) and `make test`.
+# Both build .venv from pyproject.toml when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check lint typecheck schema bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+var/graphiql/manifest.json: scripts/fetch-graphiql
+	-./scripts/fetch-graphiql var/graphiql
+
+run: $(STAMP) var/graphiql/manifest.json
+	$(BIN)/esim-gateway serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+schema: $(STAMP)
+	$(BIN)/esim-gateway export-schema schema.graphql
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

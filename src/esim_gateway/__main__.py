@@ -1,0 +1,3 @@
+from esim_gateway.cli import main
+
+raise SystemExit(main())

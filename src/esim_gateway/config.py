@@ -1,0 +1,330 @@
+"""Settings: the only module that reads the environment (and only when asked to).
+
+`Settings.from_env()` reads `ESIM_GATEWAY_*` variables, and a `.env` file in the working
+directory when present (the environment wins). A bad value stops start-up with one line
+naming the variable (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ApiKey", "ConfigError", "HttpTransport", "Markup", "Mode", "Settings"]
+
+PREFIX = "ESIM_GATEWAY_"
+
+SANDBOX_ROAMIFY_TOKEN = "sandbox-roamify-token"  # noqa: S105 - documented sandbox credential
+SANDBOX_ROAMIFY_WEBHOOK_SECRET = "sandbox-roamify-webhook-secret"  # noqa: S105
+SANDBOX_SIMPLIFYTRIP_API_KEY = "pk_test_sandbox"
+SANDBOX_SIMPLIFYTRIP_SECRET_KEY = "sk_test_sandbox"  # noqa: S105
+SANDBOX_SIMPLIFYTRIP_CHECKSUM_KEY = "ck_test_sandbox"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+class Mode(enum.StrEnum):
+    SANDBOX = "sandbox"
+    LIVE = "live"
+
+
+class HttpTransport(enum.StrEnum):
+    AIOHTTP = "aiohttp"
+    HTTPX = "httpx"
+
+
+class Role(enum.StrEnum):
+    CUSTOMER = "customer"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """One configured API key; only its SHA-256 digest is kept in memory."""
+
+    principal: str
+    role: Role
+    sha256: str
+
+    def __repr__(self) -> str:
+        return f"ApiKey(principal={self.principal!r}, role={self.role.value!r})"
+
+    @staticmethod
+    def digest(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _parse_api_keys(raw: str, name: str) -> tuple[ApiKey, ...]:
+    keys: list[ApiKey] = []
+    for index, entry in enumerate(part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        pieces = entry.split(":", 2)
+        if len(pieces) != 3 or not all(pieces):
+            raise ConfigError(
+                f"{name}: entry {index + 1} must be principal:role:key"
+                " (or principal:role:sha256:<hex>)"
+            )
+        principal, role, secret = pieces
+        try:
+            parsed_role = Role(role)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: entry {index + 1} has role {role!r}; use customer or operator"
+            ) from None
+        if secret.startswith("sha256:"):
+            digest = secret.removeprefix("sha256:").lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ConfigError(f"{name}: entry {index + 1} has a malformed sha256 digest")
+        else:
+            digest = ApiKey.digest(secret)
+        keys.append(ApiKey(principal, parsed_role, digest))
+    return tuple(keys)
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Markup:
+    """A retail price rule: `price * (1 + percent / 100) + fixed` (in the price's currency)."""
+
+    percent: Decimal = Decimal(0)
+    fixed: Decimal = Decimal(0)
+
+    @classmethod
+    def parse(cls, raw: str, name: str) -> Markup:
+        percent, fixed = Decimal(0), Decimal(0)
+        for part in filter(None, (p.strip() for p in raw.replace(" ", "").split("+"))):
+            try:
+                if part.endswith("%"):
+                    percent += Decimal(part[:-1])
+                else:
+                    fixed += Decimal(part)
+            except InvalidOperation:
+                raise ConfigError(
+                    f"{name}={raw!r} must look like 12% or 0.50 or 12%+0.50"
+                ) from None
+        if percent < -100:
+            raise ConfigError(f"{name} cannot take more than 100 % off")
+        return cls(percent, fixed)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: Mode = Mode.SANDBOX
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite+aiosqlite:///./esim_gateway.db"
+    log_level: str = "INFO"
+
+    roamify_base_url: str | None = None
+    roamify_token: str | None = None
+    roamify_webhook_secret: str | None = None
+    simplifytrip_base_url: str | None = None
+    simplifytrip_api_key: str | None = None
+    simplifytrip_secret_key: str | None = None
+    simplifytrip_checksum_key: str | None = None
+    simplifytrip_currency: str = "VND"
+
+    api_keys: tuple[ApiKey, ...] = ()
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_public_key: str | None = field(default=None, repr=False)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    #: a mutation returns by then; unfinished work goes on in the background
+    order_deadline: float = 30.0
+    http_transport: HttpTransport = HttpTransport.AIOHTTP
+    provider_concurrency: int = 16
+    introspection: bool | None = None
+    graphiql: bool | None = None
+    #: how long SimplifyTrip's sandbox takes to fulfil an eSIM order
+    sandbox_fulfil_delay: float = 2.0
+    #: where the gateway can be reached by the providers' webhooks
+    public_url: str | None = None
+    catalog_ttl: float = 300.0
+    #: requests per second (sustained) and burst, per principal and per client IP
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 60
+    #: keep rate-limit buckets in Redis, shared by every replica (else in memory)
+    rate_limit_redis_url: str | None = None
+    #: units of each currency per 1 USD, for `Package.priceUsd` (static table)
+    usd_rates: tuple[tuple[str, Decimal], ...] = (("USD", Decimal(1)), ("VND", Decimal(25400)))
+    #: where rates come from: the static table, or Roamify's exchange-rate endpoint
+    usd_rates_source: str = "static"
+    #: per-provider retail price rules (provider value -> Markup)
+    markups: tuple[tuple[str, Markup], ...] = ()
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.mode is Mode.SANDBOX
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.is_sandbox if self.introspection is None else self.introspection
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.is_sandbox if self.graphiql is None else self.graphiql
+
+    def with_sandbox_credentials(self) -> Settings:
+        """Sandbox mode: fill unset credentials with the documented sandbox ones."""
+        if not self.is_sandbox:
+            return self
+        return replace(
+            self,
+            roamify_token=self.roamify_token or SANDBOX_ROAMIFY_TOKEN,
+            roamify_webhook_secret=self.roamify_webhook_secret or SANDBOX_ROAMIFY_WEBHOOK_SECRET,
+            simplifytrip_api_key=self.simplifytrip_api_key or SANDBOX_SIMPLIFYTRIP_API_KEY,
+            simplifytrip_secret_key=self.simplifytrip_secret_key or SANDBOX_SIMPLIFYTRIP_SECRET_KEY,
+            simplifytrip_checksum_key=self.simplifytrip_checksum_key
+            or SANDBOX_SIMPLIFYTRIP_CHECKSUM_KEY,
+        )
+
+    def __repr__(self) -> str:
+        return f"Settings(mode={self.mode.value!r}, database_url=<set>, host={self.host!r})"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = Path(".env")
+    ) -> Settings:
+        values: dict[str, str] = dict(_read_dotenv(dotenv)) if dotenv is not None else {}
+        values.update(os.environ if environ is None else environ)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            raw = values.get(PREFIX + name)
+            return raw.strip() if raw is not None and raw.strip() != "" else None
+
+        kwargs: dict[str, Any] = {}
+
+        def enum_value(name: str, kind: type[enum.StrEnum], attr: str) -> None:
+            raw = get(name)
+            if raw is None:
+                return
+            try:
+                kwargs[attr] = kind(raw.lower())
+            except ValueError:
+                choices = " | ".join(m.value for m in kind)
+                raise ConfigError(f"{PREFIX}{name}={raw!r} is not one of {choices}") from None
+
+        def number(name: str, attr: str, kind: type[int] | type[float], low: float) -> None:
+            raw = get(name)
+            if raw is None:
+                return
+            try:
+                parsed = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{PREFIX}{name}={raw!r} is not a number") from None
+            if parsed < low:
+                raise ConfigError(f"{PREFIX}{name} must be at least {low}")
+            kwargs[attr] = parsed
+
+        def flag(name: str, attr: str) -> None:
+            raw = get(name)
+            if raw is None:
+                return
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                kwargs[attr] = True
+            elif lowered in ("0", "false", "no", "off"):
+                kwargs[attr] = False
+            else:
+                raise ConfigError(f"{PREFIX}{name}={raw!r} is not a boolean (true/false)")
+
+        def url(name: str, attr: str) -> None:
+            raw = get(name)
+            if raw is None:
+                return
+            if not raw.startswith(("http://", "https://")):
+                raise ConfigError(f"{PREFIX}{name} must be an http(s) URL")
+            kwargs[attr] = raw.rstrip("/")
+
+        enum_value("MODE", Mode, "mode")
+        enum_value("HTTP_TRANSPORT", HttpTransport, "http_transport")
+        number("PORT", "port", int, 1)
+        number("ORDER_DEADLINE", "order_deadline", float, 0.1)
+        number("PROVIDER_CONCURRENCY", "provider_concurrency", int, 1)
+        number("SANDBOX_FULFIL_DELAY", "sandbox_fulfil_delay", float, 0)
+        number("CATALOG_TTL", "catalog_ttl", float, 0)
+        number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
+        number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
+        flag("INTROSPECTION", "introspection")
+        flag("GRAPHIQL", "graphiql")
+        url("ROAMIFY_BASE_URL", "roamify_base_url")
+        url("SIMPLIFYTRIP_BASE_URL", "simplifytrip_base_url")
+        url("PUBLIC_URL", "public_url")
+        for name, attr in (
+            ("HOST", "host"),
+            ("DATABASE_URL", "database_url"),
+            ("LOG_LEVEL", "log_level"),
+            ("ROAMIFY_TOKEN", "roamify_token"),
+            ("ROAMIFY_WEBHOOK_SECRET", "roamify_webhook_secret"),
+            ("SIMPLIFYTRIP_API_KEY", "simplifytrip_api_key"),
+            ("SIMPLIFYTRIP_SECRET_KEY", "simplifytrip_secret_key"),
+            ("SIMPLIFYTRIP_CHECKSUM_KEY", "simplifytrip_checksum_key"),
+            ("SIMPLIFYTRIP_CURRENCY", "simplifytrip_currency"),
+            ("JWT_SECRET", "jwt_secret"),
+            ("JWT_PUBLIC_KEY", "jwt_public_key"),
+            ("JWT_ISSUER", "jwt_issuer"),
+            ("JWT_AUDIENCE", "jwt_audience"),
+            ("RATE_LIMIT_REDIS_URL", "rate_limit_redis_url"),
+        ):
+            raw = get(name)
+            if raw is not None:
+                kwargs[attr] = raw
+        raw_rates = get("USD_RATES")
+        if raw_rates is not None:
+            rates: list[tuple[str, Decimal]] = [("USD", Decimal(1))]
+            for entry in filter(None, (p.strip() for p in raw_rates.split(","))):
+                code, _, value = entry.partition("=")
+                try:
+                    rate = Decimal(value)
+                except InvalidOperation:
+                    rate = Decimal(0)
+                if len(code) != 3 or not code.isalpha() or rate <= 0:
+                    raise ConfigError(f"{PREFIX}USD_RATES entry {entry!r} must look like VND=25400")
+                rates.append((code.upper(), rate))
+            kwargs["usd_rates"] = tuple(rates)
+        source = get("USD_RATES_SOURCE")
+        if source is not None:
+            if source.lower() not in ("static", "roamify"):
+                raise ConfigError(
+                    f"{PREFIX}USD_RATES_SOURCE={source!r} is not one of static | roamify"
+                )
+            kwargs["usd_rates_source"] = source.lower()
+        markups = []
+        for provider in ("ROAMIFY", "SIMPLIFYTRIP"):
+            raw_markup = get(f"MARKUP_{provider}")
+            if raw_markup is not None:
+                markups.append(
+                    (provider.lower(), Markup.parse(raw_markup, f"{PREFIX}MARKUP_{provider}"))
+                )
+        if markups:
+            kwargs["markups"] = tuple(markups)
+        raw_keys = get("API_KEYS")
+        if raw_keys is not None:
+            kwargs["api_keys"] = _parse_api_keys(raw_keys, PREFIX + "API_KEYS")
+        if "database_url" in kwargs and "://" not in kwargs["database_url"]:
+            raise ConfigError(f"{PREFIX}DATABASE_URL must be a SQLAlchemy URL")
+        level = str(kwargs.get("log_level", "INFO")).upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(f"{PREFIX}LOG_LEVEL={level!r} is not a logging level")
+        kwargs["log_level"] = level
+        return cls(**kwargs)

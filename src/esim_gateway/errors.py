@@ -1,0 +1,151 @@
+"""Domain exceptions shared by every layer.
+
+This module imports neither strawberry nor httpx: providers raise these, resolvers let
+them through, and the schema turns the expected ones into union members.
+
+    GatewayError
+    +-- ProviderFailure                 something went wrong talking to a provider
+    |   +-- ProviderError               the provider answered with an error body
+    |   |   +-- NotFound                ... and that error was a 404
+    |   +-- ProviderUnavailable         no usable answer: timeout, refused, reset, bad JSON
+    +-- UnsupportedOperation            the provider cannot do this at all
+    +-- InvalidInput                    the caller's input is wrong; nothing was changed
+    +-- IdempotencyConflict             same idempotency key, different payload
+    +-- ResourceNotFound                no such order / eSIM / package *for this caller*
+    +-- Forbidden                       authenticated, but not allowed
+    +-- Unauthenticated                 no or bad credentials
+
+Messages never carry secrets: tokens, checksum keys, activation codes, LPA strings,
+PIN or PUK. Provider messages are passed through `redact()` before they are stored.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "Forbidden",
+    "GatewayError",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "NotFound",
+    "ProviderError",
+    "ProviderFailure",
+    "ProviderUnavailable",
+    "ResourceNotFound",
+    "Unauthenticated",
+    "UnsupportedOperation",
+    "redact",
+]
+
+# LPA strings, bearer tokens and provider key formats. Activation codes are long hex or
+# base32 strings; anything that looks like one inside an LPA string is covered by the
+# first pattern, and a bare 24+ character hex/upper-alnum run by the last.
+_SECRET_PATTERNS = (
+    re.compile(r"LPA:1\$[^\s\"',}]*", re.IGNORECASE),
+    re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"\b(?:sk|pk|ck)_(?:test|live)_[A-Za-z0-9]+"),
+    re.compile(r"\broamify_[A-Za-z0-9]+"),
+    re.compile(r"\b[A-F0-9]{24,}\b"),
+)
+
+
+def redact(text: str) -> str:
+    """Replace anything that looks like a credential with a fixed marker."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+class GatewayError(Exception):
+    """Base of every exception this package raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProviderFailure(GatewayError):
+    """A call to a provider did not succeed."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class ProviderError(ProviderFailure):
+    """The provider answered with an error status.
+
+    `error_code` and `message` are what the provider sent (SimplifyTrip `errorCode`;
+    Roamify `code`, else `error`, else `message`), redacted of credentials.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        status: int,
+        error_code: str,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(provider, redact(message))
+        self.status = status
+        self.error_code = error_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, status={self.status}, "
+            f"error_code={self.error_code!r}, message={self.message!r}, "
+            f"retryable={self.retryable})"
+        )
+
+
+class NotFound(ProviderError):
+    """The provider answered 404."""
+
+
+class ProviderUnavailable(ProviderFailure):
+    """No usable answer from the provider: timeout, connection failure, garbage body.
+
+    For a purchase this means the outcome is *unknown*: the order may exist upstream.
+    `sent` tells whether the request may have reached the provider.
+    """
+
+    def __init__(self, provider: str, message: str, *, sent: bool = True) -> None:
+        super().__init__(provider, message)
+        self.sent = sent
+
+
+class UnsupportedOperation(GatewayError):
+    def __init__(self, provider: str, operation: str, message: str | None = None) -> None:
+        super().__init__(message or f"{provider} does not support {operation}")
+        self.provider = provider
+        self.operation = operation
+
+
+class InvalidInput(GatewayError):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class IdempotencyConflict(GatewayError):
+    def __init__(self, idempotency_key: str) -> None:
+        super().__init__("This idempotency key was already used with a different request payload.")
+        self.idempotency_key = idempotency_key
+
+
+class ResourceNotFound(GatewayError):
+    pass
+
+
+class Forbidden(GatewayError):
+    pass
+
+
+class Unauthenticated(GatewayError):
+    pass
