@@ -1,0 +1,126 @@
+"""The ledger's tables: every order the gateway places, written before the provider is called."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "CatalogSnapshotRow", "EsimRow", "OrderEventRow", "OrderRow", "WebhookEventRow"]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("owner", "idempotency_key", name="uq_orders_owner_key"),
+        UniqueConstraint("provider", "reference", name="uq_orders_provider_reference"),
+        Index("ix_orders_owner_created", "owner", "created_at"),
+        Index("ix_orders_step", "step"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # order | topup
+    provider: Mapped[str] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reference: Mapped[str] = mapped_column(String(64))
+    provider_order_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    state: Mapped[str] = mapped_column(String(32))
+    provider_status: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: where the purchase stands on our side; see `ledger.repository.Step`
+    step: Mapped[str] = mapped_column(String(32))
+    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), default=None)
+    currency: Mapped[str | None] = mapped_column(String(8), default=None)
+    failure_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: the provider's refusal, kept so a replay with the same key answers the same error
+    error_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OrderEventRow(Base):
+    """Status history: one row per change of state or step."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    provider_status: Mapped[str | None] = mapped_column(String(64), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class EsimRow(Base):
+    """Which order (and so which owner) an ICCID belongs to."""
+
+    __tablename__ = "esims"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    iccid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookEventRow(Base):
+    """Every accepted webhook delivery, stored before it is applied (at most once per key)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("provider", "event_key", name="uq_webhook_events_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    #: the provider's event id plus a digest of the content: a redelivery maps to the same key
+    event_key: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(100), default=None, index=True)
+    iccid: Mapped[str | None] = mapped_column(String(32), default=None)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: applied | unmatched (no such order yet) | ignored | failed: <reason>
+    outcome: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class CatalogSnapshotRow(Base):
+    """The last good catalog of a provider, so a restart or another replica starts warm."""
+
+    __tablename__ = "catalog_snapshots"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
