@@ -1,0 +1,215 @@
+"""R1/R2/R6/R8: purchases stay exactly-once under random faults and gateway restarts.
+
+Hypothesis drives purchases through the whole stack (GraphQL -> ledger -> driver ->
+adapters -> simulators) with faults armed on the provider endpoints: latency, 5xx, 429,
+a hang past the client timeout, commit-then-drop-the-response, and a gateway restart
+(its purchase drivers cancelled mid-call). After reconciliation, for every idempotency
+key the provider holds at most one order, every order is settled, and the ledger and
+the provider agree.
+
+The Roamify simulator accepts a repeated referenceId (its real behaviour is unknown),
+so a gateway that re-sent a purchase without looking it up first would be caught here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from esim_gateway.app import Sandboxes, create_app
+from esim_gateway.config import Settings
+from esim_gateway.ledger.repository import Step
+from esim_gateway.providers._http import Timeouts
+from esim_gateway.providers.base import OrderState, ProviderName
+from esim_gateway.sandbox.roamify import create_roamify_sandbox
+from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
+
+CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
+  ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
+
+ENDPOINTS = {
+    ProviderName.ROAMIFY: [
+        ("POST", "/api/esim/order"),
+        ("GET", "/api/esim/order"),
+        ("POST", "/api/esim/apply"),
+    ],
+    ProviderName.SIMPLIFYTRIP: [("POST", "/api/v1/orders"), ("GET", "/api/v1/orders/{id}")],
+}
+FAULTS = st.sampled_from(
+    [
+        {},
+        {"latency": 0.05},
+        {"status": 500, "body": {"message": "Unknown error", "status": "failed"}},
+        {
+            "status": 503,
+            "body": {"statusCode": 503, "errorCode": "SERVICE_UNAVAILABLE", "message": "busy"},
+        },
+        {"status": 429, "retry_after": 0, "body": {"message": "slow down"}},
+        {"hang": True},
+        {"drop_after_commit": True},
+    ]
+)
+
+
+@dataclass
+class Attempt:
+    key: int
+    endpoint: int
+    fault: dict[str, Any]
+    restart_after: bool
+
+
+ATTEMPTS = st.lists(
+    st.builds(
+        Attempt,
+        key=st.integers(0, 2),
+        endpoint=st.integers(0, 2),
+        fault=FAULTS,
+        restart_after=st.sampled_from([False, False, False, True]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+class Harness:
+    """A gateway that can be 'crashed' and restarted on the same ledger and simulators."""
+
+    def __init__(self, database_url: str, sandboxes: Sandboxes) -> None:
+        self.settings = Settings(
+            database_url=database_url, order_deadline=0.4, sandbox_fulfil_delay=0.0
+        )
+        self.sandboxes = sandboxes
+        self.manager: LifespanManager | None = None
+        self.app: Any = None
+        self.client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        app = create_app(
+            self.settings,
+            sandboxes=self.sandboxes,
+            reconcile_interval=3600,
+            timeouts=Timeouts(read=0.3, write=0.3, fulfil=0.5, connect=0.3),
+        )
+        self.app = app
+        self.manager = LifespanManager(app)
+        await self.manager.__aenter__()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.manager.app), base_url="http://gateway.test"
+        )
+
+    async def crash(self) -> None:
+        """Stop without letting in-flight purchases finish (as a killed process would)."""
+        assert self.manager is not None and self.client is not None
+        services = self.app.state.services
+        await services.driver.shutdown(grace=0.0)
+        await self.client.aclose()
+        await self.manager.__aexit__(None, None, None)
+
+    async def buy(self, provider: ProviderName, package_id: str, key: str) -> dict[str, Any]:
+        assert self.client is not None
+        response = await self.client.post(
+            "/graphql",
+            json={
+                "query": CREATE,
+                "variables": {
+                    "input": {
+                        "provider": provider.name,
+                        "idempotencyKey": key,
+                        "items": [{"packageId": package_id, "quantity": 1}],
+                    }
+                },
+            },
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def settle(self) -> None:
+        assert self.manager is not None
+        services = self.app.state.services
+        for _ in range(10):
+            await services.extras["reconciler"].settle_all(grace=0.0, timeout=10)
+            if not await services.ledger.unsettled():
+                return
+
+
+async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[Attempt]) -> None:
+    sandboxes = Sandboxes(
+        roamify=create_roamify_sandbox(packages_per_country=2),
+        simplifytrip=create_simplifytrip_sandbox(fulfil_delay=0.0, products_per_country=2),
+    )
+    roamify, simplifytrip = sandboxes.roamify, sandboxes.simplifytrip
+    control = (roamify if provider is ProviderName.ROAMIFY else simplifytrip).control
+    package_id = (
+        next(
+            p for p, (pkg, _) in roamify.state.catalog.packages.items() if "requirements" not in pkg
+        )
+        if provider is ProviderName.ROAMIFY
+        else next(
+            s
+            for s, (_, product) in simplifytrip.state.catalog.variations.items()
+            if product["type"] == "eSIM"
+        )
+    )
+    harness = Harness(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", sandboxes)
+    await harness.start()
+    keys = set()
+    for attempt in attempts:
+        method, path = ENDPOINTS[provider][attempt.endpoint % len(ENDPOINTS[provider])]
+        if attempt.fault:
+            control.faults.arm(method, path, **attempt.fault)
+        key = f"key-{attempt.key}"
+        keys.add(key)
+        body = await harness.buy(provider, package_id, key)
+        assert "errors" not in body, body  # failures are typed, never a GraphQL error
+        assert body["data"]["createOrder"]["__typename"] in ("Order", "ProviderError")
+        if attempt.restart_after:
+            await harness.crash()
+            await harness.start()
+    control.faults.clear()
+    await harness.settle()
+    assert harness.manager is not None
+    ledger = harness.app.state.services.ledger
+    records = (await ledger.page(owner=None, first=100)).records
+    assert {r.idempotency_key for r in records} == keys
+    for record in records:
+        # every order ends in a known state
+        assert record.step in (Step.SETTLED, Step.REJECTED), record
+        if provider is ProviderName.ROAMIFY:
+            upstream = [
+                o for o in roamify.state.orders.values() if o.reference_id == record.reference
+            ]
+        else:
+            order_id = simplifytrip.state.by_track.get(record.reference)
+            upstream = [simplifytrip.state.orders[order_id]] if order_id else []
+        # at most one purchase per idempotency key, and the ledger knows which
+        assert len(upstream) <= 1, f"{len(upstream)} orders for {record.idempotency_key}"
+        if record.step is Step.SETTLED:
+            assert len(upstream) == 1 and record.provider_order_id == upstream[0].id
+            assert record.state is OrderState.COMPLETED
+        else:
+            assert upstream == [] and record.state is OrderState.FAILED
+    with contextlib.suppress(Exception):
+        await harness.crash()
+
+
+@pytest.mark.parametrize("provider", [ProviderName.ROAMIFY, ProviderName.SIMPLIFYTRIP])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(attempts=ATTEMPTS)
+def test_random_faults_and_restarts_never_buy_twice_and_always_settle(
+    tmp_path_factory: pytest.TempPathFactory, provider: ProviderName, attempts: list[Attempt]
+) -> None:
+    asyncio.run(run_scenario(tmp_path_factory.mktemp("ledger"), provider, attempts))

@@ -1,0 +1,163 @@
+"""Two gateway processes on one PostgreSQL ledger, the same idempotency keys sent to both
+at once: each key buys exactly once. Real processes (`esim-gateway serve`) and a real
+simulator process (`esim-gateway sandbox`), talking over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
+  ... on Order { id status reference } ... on Error { message } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@contextlib.contextmanager
+def running(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+        [sys.executable, "-m", "esim_gateway", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(ready, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.mark.postgres
+def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
+    clean_postgres: str,
+) -> None:
+    sandbox_port, first_port, second_port = free_port(), free_port(), free_port()
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
+    gateway_env = {
+        **env,
+        "ESIM_GATEWAY_DATABASE_URL": clean_postgres,
+        "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
+        "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
+        "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "10000",
+        "ESIM_GATEWAY_RATE_LIMIT_BURST": "10000",
+        "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    token = {"authorization": "Bearer sandbox-roamify-token"}
+    with running(
+        ["sandbox", "--port", str(sandbox_port), "--fulfil-delay", "0"],
+        env,
+        f"{sandbox}/roamify/_sandbox/calls",
+    ):
+        packages = httpx.get(
+            f"{sandbox}/roamify/api/esim/packages",
+            params={"page": 1, "pageSize": 50},
+            headers=token,
+        ).json()
+        package_id = next(
+            p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
+        )
+        # first process migrates; the second starts on the migrated database
+        with (
+            running(
+                ["serve", "--port", str(first_port)],
+                gateway_env,
+                f"http://127.0.0.1:{first_port}/healthz",
+            ),
+            running(
+                ["serve", "--port", str(second_port)],
+                gateway_env,
+                f"http://127.0.0.1:{second_port}/healthz",
+            ),
+        ):
+            keys = [f"shared-key-{i}" for i in range(8)]
+            results = asyncio.run(_send_to_both(first_port, second_port, package_id, keys))
+        calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()
+    purchases = [c for c in calls if c["method"] == "POST" and c["path"] == "/api/esim/order"]
+    references = [c["body"]["referenceId"] for c in purchases]
+    assert len(references) == len(set(references)) == len(keys)
+    by_key: dict[str, set[str]] = {}
+    for key, body in results:
+        order = body["data"]["createOrder"]
+        assert order["__typename"] == "Order", body
+        by_key.setdefault(key, set()).add(order["id"])
+    assert all(len(ids) == 1 for ids in by_key.values())
+
+
+async def _send_to_both(
+    first: int, second: int, package_id: str, keys: list[str]
+) -> list[tuple[str, Any]]:
+    async with httpx.AsyncClient(timeout=60) as client:
+
+        async def send(port: int, key: str) -> tuple[str, Any]:
+            response = await client.post(
+                f"http://127.0.0.1:{port}/graphql",
+                json={
+                    "query": CREATE,
+                    "variables": {
+                        "input": {
+                            "provider": "ROAMIFY",
+                            "idempotencyKey": key,
+                            "items": [{"packageId": package_id, "quantity": 1}],
+                        }
+                    },
+                },
+            )
+            return key, response.json()
+
+        return list(
+            await asyncio.gather(
+                *(send(port, key) for key in keys for port in (first, second, first, second))
+            )
+        )
+
+
+def test_serve_with_two_workers_answers_and_shuts_down(tmp_path: Any) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
+    env["ESIM_GATEWAY_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    env["ESIM_GATEWAY_LOG_LEVEL"] = "WARNING"
+    with running(
+        ["serve", "--port", str(port), "--workers", "2"], env, f"http://127.0.0.1:{port}/healthz"
+    ):
+        answers = {
+            httpx.post(
+                f"http://127.0.0.1:{port}/graphql",
+                timeout=30,
+                json={"query": "{ packages(first: 1) { totalCount } }"},
+            ).json()["data"]["packages"]["totalCount"]
+            for _ in range(6)
+        }
+        assert len(answers) == 1 and answers.pop() > 1000
