@@ -1,0 +1,220 @@
+"""Use cases behind the mutations: validate, record in the ledger, then drive the purchase.
+
+Validation happens before anything is written or sent: a rejected input leaves no ledger
+row and makes no upstream call (except reading the catalog snapshot).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from esim_gateway.context import Context
+from esim_gateway.errors import (
+    IdempotencyConflict,
+    InvalidInput,
+    ProviderError,
+    ProviderFailure,
+    ResourceNotFound,
+    UnsupportedOperation,
+)
+from esim_gateway.ledger.repository import NewOrder, OrderRecord, Step, request_hash
+from esim_gateway.providers.base import OrderState, ProviderName
+from esim_gateway.resolvers.esims import check_iccid
+from esim_gateway.resolvers.orders import require_visible_order
+
+__all__ = ["Line", "cancel_order", "create_order", "topup"]
+
+MAX_LINES = 20
+MAX_QUANTITY = {ProviderName.ROAMIFY: 10, ProviderName.SIMPLIFYTRIP: 500}
+MAX_KEY_LENGTH = 200
+MAX_ID_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    package_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class MutationOutcome:
+    record: OrderRecord
+    failure: ProviderFailure | None
+
+
+def _check_key(key: str | None) -> str:
+    if key is None:
+        return str(uuid.uuid4())
+    if not key.strip() or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            "idempotencyKey", f"An idempotency key is 1 to {MAX_KEY_LENGTH} printable characters."
+        )
+    return key
+
+
+def _check_lines(provider: ProviderName, lines: list[Line]) -> None:
+    if not lines:
+        raise InvalidInput("items", "An order needs at least one item.")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput("items", f"An order has at most {MAX_LINES} items.")
+    seen: set[str] = set()
+    top = MAX_QUANTITY[provider]
+    for index, line in enumerate(lines):
+        if not line.package_id.strip() or len(line.package_id) > MAX_ID_LENGTH:
+            raise InvalidInput(f"items[{index}].packageId", "A package id is 1 to 200 characters.")
+        if line.quantity < 1 or line.quantity > top:
+            raise InvalidInput(f"items[{index}].quantity", f"Quantity must be between 1 and {top}.")
+        if line.package_id in seen:
+            raise InvalidInput(
+                f"items[{index}].packageId", "Each package may appear once; raise its quantity."
+            )
+        seen.add(line.package_id)
+
+
+def _enabled(context: Context, provider: ProviderName) -> None:
+    context.providers.get(provider)  # raises ProviderUnavailable when not configured
+
+
+async def _replay_or_conflict(
+    context: Context, key: str, kind: str, payload: dict[str, object]
+) -> OrderRecord | None:
+    existing = await context.ledger.by_key(context.principal.id, key)
+    if existing is None:
+        return None
+    if existing.kind != kind or existing.request_hash != request_hash(payload):
+        raise IdempotencyConflict(key)
+    return existing
+
+
+async def _run(context: Context, record: OrderRecord) -> MutationOutcome:
+    outcome = await context.services.driver.wait(record, context.settings.order_deadline)
+    return MutationOutcome(outcome.record, outcome.failure)
+
+
+def rejection_of(record: OrderRecord) -> ProviderError | None:
+    """The provider's refusal stored with an order, rebuilt for a replayed request."""
+    if record.step is not Step.REJECTED or record.error_status is None:
+        return None
+    return ProviderError(
+        record.provider.value,
+        record.error_status,
+        record.error_code or "",
+        record.failure_reason or "",
+        retryable=False,
+    )
+
+
+async def _claim_and_run(
+    context: Context, provider: ProviderName, kind: str, key: str, payload: dict[str, object]
+) -> MutationOutcome:
+    replay = await _replay_or_conflict(context, key, kind, payload)
+    if replay is None:
+        replay, created = await context.ledger.claim(
+            NewOrder(
+                owner=context.principal.id,
+                kind=kind,
+                provider=provider,
+                idempotency_key=key,
+                request=payload,
+            )
+        )
+        if not created and replay.request_hash != request_hash(payload):
+            raise IdempotencyConflict(key)
+    if replay.step.is_terminal:
+        return MutationOutcome(replay, rejection_of(replay))
+    return await _run(context, replay)
+
+
+async def create_order(
+    context: Context,
+    provider: ProviderName,
+    lines: list[Line],
+    idempotency_key: str | None,
+    start_date: date | None = None,
+) -> MutationOutcome:
+    key = _check_key(idempotency_key)
+    _check_lines(provider, lines)
+    _enabled(context, provider)
+    catalog = context.services.catalog
+    for index, line in enumerate(lines):
+        package = await catalog.get(provider, line.package_id)
+        if package is None:
+            raise InvalidInput(
+                f"items[{index}].packageId", f"No {provider.value} package with this id."
+            )
+        if package.requires_travel_date and start_date is None:
+            raise InvalidInput(
+                "startDate", f"Package {line.package_id} needs the travel start date."
+            )
+    if start_date is not None and start_date < date.today():
+        raise InvalidInput("startDate", "The travel start date is in the past.")
+    payload: dict[str, object] = {
+        "items": [{"packageId": line.package_id, "quantity": line.quantity} for line in lines],
+    }
+    if start_date is not None:
+        payload["startDate"] = start_date.isoformat()
+    return await _claim_and_run(context, provider, "order", key, payload)
+
+
+async def topup(
+    context: Context, iccid: str, package_id: str, idempotency_key: str | None
+) -> MutationOutcome:
+    key = _check_key(idempotency_key)
+    iccid = check_iccid(iccid)
+    if not package_id.strip() or len(package_id) > MAX_ID_LENGTH:
+        raise InvalidInput("packageId", "A package id is 1 to 200 characters.")
+    owner_order = await context.ledger.order_for_iccid(iccid)
+    if owner_order is not None and not context.principal.can_see(owner_order.owner):
+        raise ResourceNotFound("No eSIM with this ICCID.")
+    provider = owner_order.provider if owner_order is not None else None
+    if provider is None:
+        # Not bought through the gateway: SimplifyTrip physical SIMs are recharged by ICCID.
+        provider = ProviderName.SIMPLIFYTRIP
+    gateway = context.providers.get(provider)
+    if not gateway.capabilities.topup:
+        raise UnsupportedOperation(provider.value, "topup")
+    if (
+        owner_order is None
+        and not context.principal.is_operator
+        and provider is not ProviderName.SIMPLIFYTRIP
+    ):
+        raise ResourceNotFound("No eSIM with this ICCID.")
+    replay = await _replay_or_conflict(
+        context, key, "topup", {"iccid": iccid, "packageId": package_id}
+    )
+    if replay is not None:
+        return await _claim_and_run(
+            context, replay.provider, "topup", key, {"iccid": iccid, "packageId": package_id}
+        )
+    compatible = await context.providers.read(provider, lambda: gateway.topup_packages(iccid))
+    if package_id not in {p.package_id for p in compatible}:
+        raise InvalidInput("packageId", "This package is not a top-up for this eSIM.")
+    return await _claim_and_run(
+        context, provider, "topup", key, {"iccid": iccid, "packageId": package_id}
+    )
+
+
+async def cancel_order(context: Context, order_id: str, reason: str | None) -> OrderRecord:
+    if reason is not None and len(reason) > 500:
+        raise InvalidInput("reason", "A reason is at most 500 characters.")
+    record = await require_visible_order(context, order_id)
+    gateway = context.providers.get(record.provider)
+    if not gateway.capabilities.cancel:
+        raise UnsupportedOperation(record.provider.value, "cancel")
+    if record.provider_order_id is None:
+        raise InvalidInput("orderId", "This order was not placed with the provider.")
+    if record.state in (OrderState.CANCELLED, OrderState.REFUNDED):
+        return record
+    provider_order_id = record.provider_order_id
+    cancelled = await context.providers.write(
+        record.provider, lambda: gateway.cancel_order(provider_order_id, reason)
+    )
+    return await context.ledger.update(
+        record.id,
+        state=cancelled.state,
+        provider_status=cancelled.provider_status,
+        step=Step.SETTLED,
+        note=f"cancelled: {reason}" if reason else "cancelled",
+    )

@@ -1,0 +1,76 @@
+"""The GraphQL schema, built by a factory (nothing is configured at import time)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from esim_gateway.errors import GatewayError
+from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
+from esim_gateway.schema.extensions import OperationObserver
+from esim_gateway.schema.limits import AliasLimiter, CostLimiter, DepthLimiter, DirectiveLimiter
+from esim_gateway.schema.root import Mutation, Query, Subscription
+from esim_gateway.schema.types import Package
+
+__all__ = ["Limits", "build_schema", "should_mask"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_cost: int = 10_000
+    max_directives_per_field: int = 5
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected exceptions only: syntax/validation errors and our own are shown."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return not isinstance(original, GatewayError)
+
+
+@functools.cache
+def build_schema(
+    limits: Limits = Limits(), *, introspection: bool = True, mask_errors: bool = True
+) -> strawberry.Schema:
+    """One schema per configuration, built once (schemas hold no per-request state)."""
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: DirectiveLimiter(max_per_field=limits.max_directives_per_field),
+        lambda: CostLimiter(max_cost=limits.max_cost),
+        lambda: DepthLimiter(limits.max_depth),
+        lambda: AliasLimiter(limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        OperationObserver,
+    ]
+    if not introspection:
+        from strawberry.extensions import DisableIntrospection
+
+        extensions.append(DisableIntrospection)
+    if mask_errors:
+        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[*ERROR_TYPES, Package],
+        extensions=extensions,
+        exception_handlers=EXCEPTION_HANDLERS,
+        config=StrawberryConfig(disable_field_suggestions=not introspection),
+    )

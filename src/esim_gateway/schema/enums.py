@@ -1,0 +1,57 @@
+"""GraphQL enums, mirrored from the provider-neutral ones."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+
+@strawberry.enum(description="An eSIM provider behind the gateway.")
+class Provider(enum.Enum):
+    ROAMIFY = "roamify"
+    SIMPLIFYTRIP = "simplifytrip"
+
+
+@strawberry.enum(
+    description=(
+        "The gateway's order status. Roamify: PENDING, COMPLETED, CANCELLED, REFUNDED,"
+        " REQUIRE_ACTION->ACTION_REQUIRED, ARCHIVED. SimplifyTrip: NEW->PENDING,"
+        " PROCESSING/CONFIRMED/DELIVERING/REFUNDING->PROCESSING, SUCCESS->COMPLETED,"
+        " ERROR->FAILED, CANCELED->CANCELLED, REFUNDED, PARTIALLY_REFUNDED. The provider's"
+        " raw value is in `providerStatus`."
+    )
+)
+class OrderStatus(enum.Enum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    ACTION_REQUIRED = "ACTION_REQUIRED"
+    ARCHIVED = "ARCHIVED"
+
+
+@strawberry.enum(name="DestinationKind", description="Where a plan works.")
+class Destination(enum.Enum):
+    LOCAL = "local"
+    REGIONAL = "regional"
+    GLOBAL = "global"
+
+
+@strawberry.enum(description="A purchase of new eSIMs, or a top-up of an existing one.")
+class OrderKind(enum.Enum):
+    ORDER = "order"
+    TOPUP = "topup"
+
+
+@strawberry.enum(
+    description="How to order packages; ties are broken by USD price, provider and id."
+)
+class PackageOrderBy(enum.Enum):
+    PRICE_USD = "price_usd"
+    PRICE_PER_GB = "price_per_gb"
+    DAYS = "days"
+    DATA = "data"

@@ -1,0 +1,174 @@
+"""Expected failures as schema types, and the handlers that turn exceptions into them.
+
+Resolvers raise `esim_gateway.errors` exceptions; the `ExceptionHandler`s registered on
+the schema convert the expected ones into members of the field's result union. Anything
+else is an unexpected error and is masked in live mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.field import StrawberryField
+
+from esim_gateway import errors
+from esim_gateway.schema.enums import Provider
+
+
+@strawberry.interface(description="Implemented by every expected failure.")
+class Error:
+    message: str
+
+
+@strawberry.type(description="The input was rejected; nothing was changed.")
+class ValidationError(Error):
+    field: str | None = strawberry.field(
+        description="The input path at fault, e.g. `items[0].quantity`."
+    )
+
+
+@strawberry.type(description="No such object, or not one the caller may see.")
+class NotFoundError(Error):
+    pass
+
+
+@strawberry.type(description="The caller is authenticated but may not do this.")
+class ForbiddenError(Error):
+    pass
+
+
+@strawberry.type(description="The provider cannot do this at all.")
+class UnsupportedOperationError(Error):
+    provider: Provider
+    operation: str
+
+
+@strawberry.type(description="This idempotency key was used before with another payload.")
+class IdempotencyConflictError(Error):
+    idempotency_key: str
+
+
+@strawberry.type(
+    description=(
+        "The provider failed or refused. `errorCode` and `message` are what the provider sent;"
+        " `statusCode` is its HTTP status (null when no answer came back). `retryable` says"
+        " whether repeating the same request (same idempotency key) may succeed."
+    )
+)
+class ProviderError(Error):
+    provider: Provider
+    error_code: str
+    status_code: int | None
+    retryable: bool
+    order_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The gateway order this failure belongs to, when one was recorded.",
+    )
+
+
+def provider_error_from(exc: errors.ProviderFailure, order_id: str | None = None) -> ProviderError:
+    from esim_gateway.schema.ids import order_global_id
+
+    gid = strawberry.ID(order_global_id(order_id)) if order_id else None
+    if isinstance(exc, errors.ProviderError):
+        return ProviderError(
+            message=exc.message,
+            provider=Provider(exc.provider),
+            error_code=exc.error_code,
+            status_code=exc.status,
+            retryable=exc.retryable,
+            order_id=gid,
+        )
+    return ProviderError(
+        message=exc.message,
+        provider=Provider(exc.provider),
+        error_code="UNAVAILABLE",
+        status_code=None,
+        retryable=True,
+        order_id=gid,
+    )
+
+
+class ProviderFailureHandler(strawberry.ExceptionHandler[errors.ProviderFailure, ProviderError]):
+    def handle(
+        self, exception: errors.ProviderFailure, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> ProviderError:
+        return provider_error_from(exception)
+
+
+class InvalidInputHandler(strawberry.ExceptionHandler[errors.InvalidInput, ValidationError]):
+    def handle(
+        self, exception: errors.InvalidInput, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> ValidationError:
+        return ValidationError(message=exception.message, field=exception.field)
+
+
+class NotFoundHandler(strawberry.ExceptionHandler[errors.ResourceNotFound, NotFoundError]):
+    def handle(
+        self,
+        exception: errors.ResourceNotFound,
+        *,
+        field: StrawberryField,
+        info: Info[Any, Any],
+    ) -> NotFoundError:
+        return NotFoundError(message=exception.message)
+
+
+class ForbiddenHandler(strawberry.ExceptionHandler[errors.Forbidden, ForbiddenError]):
+    def handle(
+        self, exception: errors.Forbidden, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> ForbiddenError:
+        return ForbiddenError(message=exception.message)
+
+
+class UnsupportedHandler(
+    strawberry.ExceptionHandler[errors.UnsupportedOperation, UnsupportedOperationError]
+):
+    def handle(
+        self,
+        exception: errors.UnsupportedOperation,
+        *,
+        field: StrawberryField,
+        info: Info[Any, Any],
+    ) -> UnsupportedOperationError:
+        return UnsupportedOperationError(
+            message=exception.message,
+            provider=Provider(exception.provider),
+            operation=exception.operation,
+        )
+
+
+class IdempotencyHandler(
+    strawberry.ExceptionHandler[errors.IdempotencyConflict, IdempotencyConflictError]
+):
+    def handle(
+        self,
+        exception: errors.IdempotencyConflict,
+        *,
+        field: StrawberryField,
+        info: Info[Any, Any],
+    ) -> IdempotencyConflictError:
+        return IdempotencyConflictError(
+            message=exception.message, idempotency_key=exception.idempotency_key
+        )
+
+
+EXCEPTION_HANDLERS = (
+    ProviderFailureHandler(),
+    InvalidInputHandler(),
+    NotFoundHandler(),
+    ForbiddenHandler(),
+    UnsupportedHandler(),
+    IdempotencyHandler(),
+)
+
+ERROR_TYPES = (
+    ValidationError,
+    NotFoundError,
+    ForbiddenError,
+    UnsupportedOperationError,
+    IdempotencyConflictError,
+    ProviderError,
+)

@@ -1,0 +1,257 @@
+"""The whole stack in one process: gql client -> ASGI app -> adapters -> simulators."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from gql import Client, GraphQLRequest
+from gql.client import AsyncClientSession
+from gql.transport.httpx import HTTPXAsyncTransport
+from starlette.applications import Starlette
+
+from esim_gateway.app import Sandboxes, create_app
+from esim_gateway.config import Mode, Settings
+from esim_gateway.context import Services
+from esim_gateway.ledger.repository import Ledger
+
+if TYPE_CHECKING:
+    from esim_gateway.sandbox.roamify import RoamifySandbox
+    from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox
+
+GATEWAY_URL = "http://gateway.test/graphql"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _json_logs() -> None:
+    """Route structlog through stdlib logging (captured by pytest) as in production."""
+    from esim_gateway.observability import configure_logging
+
+    configure_logging("INFO")
+
+
+def postgres_url() -> str | None:
+    return os.environ.get("ESIM_GATEWAY_TEST_POSTGRES_URL") or None
+
+
+async def _admin(url: str, statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def _admin_sync(url: str, statement: str) -> None:
+    """Run an admin statement from sync code, even while an event loop is running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin(url, statement)).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of its own for this test session on the configured PostgreSQL server."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("PostgreSQL tests need ESIM_GATEWAY_TEST_POSTGRES_URL (CI sets it)")
+    name = f"esim_gateway_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    base = url.rsplit("/", 1)[0]
+    try:
+        _admin_sync(url, f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        pytest.skip(f"PostgreSQL at {base} is not reachable: {exc}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _admin_sync(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def clean_postgres(postgres_database: str) -> AsyncIterator[str]:
+    """The session's PostgreSQL database, emptied after the test."""
+    yield postgres_database
+    await _admin(postgres_database, "DROP SCHEMA public CASCADE")
+    await _admin(postgres_database, "CREATE SCHEMA public")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Every ledger-backed test runs on SQLite and, where configured, on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    yield url
+    await _admin(url, "DROP SCHEMA public CASCADE")
+    await _admin(url, "CREATE SCHEMA public")
+
+
+@dataclass
+class Gateway:
+    app: Starlette
+    session: AsyncClientSession
+    http: httpx.AsyncClient
+    sandboxes: Sandboxes
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.services.ledger
+
+    @property
+    def roamify(self) -> RoamifySandbox:
+        sandbox: RoamifySandbox = self.sandboxes.roamify
+        return sandbox
+
+    @property
+    def simplifytrip(self) -> SimplifyTripSandbox:
+        sandbox: SimplifyTripSandbox = self.sandboxes.simplifytrip
+        return sandbox
+
+    async def execute(self, document: str, **variables: Any) -> dict[str, Any]:
+        """Run an operation through gql; any GraphQL `errors` entry raises."""
+        result: dict[str, Any] = await self.session.execute(
+            GraphQLRequest(document, variable_values=variables or None)
+        )
+        return result
+
+    async def post(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """A raw POST (to look at status codes and `errors`)."""
+        payload: dict[str, Any] = {"query": document}
+        if variables:
+            payload["variables"] = dict(variables)
+        return await self.http.post("/graphql", json=payload, headers=dict(headers or {}))
+
+    async def upstream_calls(self) -> int:
+        return len(self.roamify.control.calls.calls) + len(self.simplifytrip.control.calls.calls)
+
+
+def make_sandboxes(*, fulfil_delay: float = 0.0) -> Sandboxes:
+    from esim_gateway.sandbox.roamify import create_roamify_sandbox
+    from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
+
+    return Sandboxes(
+        roamify=create_roamify_sandbox(packages_per_country=3),
+        simplifytrip=create_simplifytrip_sandbox(fulfil_delay=fulfil_delay, products_per_country=2),
+    )
+
+
+def gateway_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "order_deadline": 5.0,
+        "sandbox_fulfil_delay": 0.0,
+        # the suite fires requests far faster than any client; rate limits have their own test
+        "rate_limit_per_second": 100_000.0,
+        "rate_limit_burst": 100_000,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class GatewayFactory:
+    database_url: str
+
+    def __call__(self, **overrides: Any) -> _GatewayContext:
+        return _GatewayContext(self.database_url, overrides)
+
+
+class _GatewayContext:
+    def __init__(self, database_url: str, overrides: dict[str, Any]) -> None:
+        self.fulfil_delay = float(overrides.pop("fulfil_delay", 0.0))
+        #: live mode: real credentials checks, adapters reach the simulators by transport
+        self.live = bool(overrides.pop("live", False))
+        if self.live:
+            overrides.setdefault("mode", Mode.LIVE)
+            overrides.setdefault("roamify_base_url", "http://roamify.sandbox")
+            overrides.setdefault("roamify_token", "sandbox-roamify-token")
+            overrides.setdefault("roamify_webhook_secret", "sandbox-roamify-webhook-secret")
+            overrides.setdefault("simplifytrip_base_url", "http://simplifytrip.sandbox")
+            overrides.setdefault("simplifytrip_api_key", "pk_test_sandbox")
+            overrides.setdefault("simplifytrip_secret_key", "sk_test_sandbox")
+            overrides.setdefault("simplifytrip_checksum_key", "ck_test_sandbox")
+        self.sandboxes: Sandboxes | None = overrides.pop("sandboxes", None)
+        self.headers: dict[str, str] = overrides.pop("headers", {})
+        self.settings = gateway_settings(database_url, **overrides)
+
+    async def __aenter__(self) -> Gateway:
+        sandboxes = self.sandboxes or make_sandboxes(fulfil_delay=self.fulfil_delay)
+        self._sandboxes = sandboxes
+        if self.live:
+            from esim_gateway.providers.base import ProviderName
+            from esim_gateway.sandbox.transport import SandboxTransport
+
+            transports: dict[ProviderName, httpx.AsyncBaseTransport] = {
+                ProviderName.ROAMIFY: SandboxTransport(sandboxes.roamify.app),
+                ProviderName.SIMPLIFYTRIP: SandboxTransport(sandboxes.simplifytrip.app),
+            }
+            app = create_app(
+                self.settings, transports=transports, reconcile_interval=3600, catalog_refresh=False
+            )
+        else:
+            app = create_app(
+                self.settings, sandboxes=sandboxes, reconcile_interval=3600, catalog_refresh=False
+            )
+        self._manager = LifespanManager(app)
+        await self._manager.__aenter__()
+        self._http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self._manager.app),
+            base_url="http://gateway.test",
+            headers=self.headers,
+        )
+        transport = HTTPXAsyncTransport(
+            url=GATEWAY_URL,
+            transport=httpx.ASGITransport(app=self._manager.app),
+            headers=self.headers,
+        )
+        self._client = Client(transport=transport, fetch_schema_from_transport=False)
+        session = await self._client.connect_async()  # type: ignore[no-untyped-call]  # gql
+        return Gateway(app, session, self._http, sandboxes)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._client.close_async()  # type: ignore[no-untyped-call]  # gql is untyped
+        await self._http.aclose()
+        await self._manager.__aexit__(exc_type, exc, tb)
+        if self.live:
+            await self._sandboxes.aclose()
+
+
+@pytest.fixture
+def gateway_factory(database_url: str) -> GatewayFactory:
+    return GatewayFactory(database_url)
+
+
+@pytest.fixture
+async def gateway(gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
+    async with gateway_factory() as gw:
+        yield gw
