@@ -1,0 +1,326 @@
+"""Logs, metrics and request accounting.
+
+* Structured JSON logs (structlog, also formatting the stdlib loggers) with the request
+  id, principal and operation bound per request; every event passes `redact_event`,
+  which drops credential-named keys and masks credential-looking text.
+* Prometheus metrics in a registry of the app's own (no global state between apps).
+* `RequestStats` (a context variable) measures how long a request waited on providers,
+  counting overlapping calls once, so `gateway_overhead_seconds` = total - waiting, the
+  way Apollo Router's overhead metric is defined.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from esim_gateway.errors import redact
+
+__all__ = [
+    "InstrumentedTransport",
+    "Metrics",
+    "RequestStats",
+    "configure_logging",
+    "current_stats",
+    "redact_event",
+]
+
+_SENSITIVE = {
+    "authorization",
+    "token",
+    "secret",
+    "password",
+    "apikey",
+    "secretkey",
+    "checksumkey",
+    "xapikey",
+    "xsignature",
+    "signature",
+    "activationcode",
+    "lpa",
+    "lpacode",
+    "lpastring",
+    "qrcodecontent",
+    "pin",
+    "puk",
+    "roamifytoken",
+    "jwt",
+    "webhooksecret",
+}
+
+
+def _normal(key: str) -> str:
+    return re.sub(r"[^a-z]", "", key.lower())
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {
+            k: "[redacted]" if _normal(str(k)) in _SENSITIVE else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact_event(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no credential leaves the process in a log line."""
+    for key in list(event):
+        if _normal(key) in _SENSITIVE:
+            event[key] = "[redacted]"
+        else:
+            event[key] = _scrub(event[key])
+    return event
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True, handler: bool = True) -> None:
+    """JSON lines on stderr for structlog and stdlib loggers alike.
+
+    `handler=False` routes structlog into stdlib logging without installing a stderr
+    handler (tests: pytest's own log capture then sees every record).
+    """
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_event,
+    ]
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        # drop records under the level before any processor (redaction walks values)
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.setLevel(level)
+    if handler:
+        root.handlers[:] = [stream]
+
+
+@dataclass
+class RequestStats:
+    """Time a request spent waiting on providers, overlapping calls counted once."""
+
+    started: float = field(default_factory=time.perf_counter)
+    calls: int = 0
+    waiting: float = 0.0
+    _in_flight: int = 0
+    _since: float = 0.0
+
+    def call_started(self) -> None:
+        if self._in_flight == 0:
+            self._since = time.perf_counter()
+        self._in_flight += 1
+        self.calls += 1
+
+    def call_ended(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.waiting += time.perf_counter() - self._since
+
+    def overhead(self, now: float | None = None) -> float:
+        total = (time.perf_counter() if now is None else now) - self.started
+        return max(0.0, total - self.waiting)
+
+
+_stats: contextvars.ContextVar[RequestStats | None] = contextvars.ContextVar(
+    "esim_gateway_request_stats", default=None
+)
+
+
+def current_stats() -> RequestStats | None:
+    return _stats.get()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.operations = Counter(
+            "graphql_operations",
+            "GraphQL operations by name and outcome",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "http_request_seconds",
+            "Request time",
+            ["route"],
+            registry=r,
+        )
+        self.overhead_seconds = Histogram(
+            "gateway_overhead_seconds",
+            "Request time minus time spent waiting on providers",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.provider_calls = Counter(
+            "provider_calls",
+            "Upstream calls by provider, endpoint and status",
+            ["provider", "endpoint", "status"],
+            registry=r,
+        )
+        self.provider_seconds = Histogram(
+            "provider_call_seconds",
+            "Upstream call latency",
+            ["provider", "endpoint"],
+            registry=r,
+        )
+        self.loader_batch = Histogram(
+            "loader_batch_size",
+            "Keys per loader batch",
+            ["loader"],
+            buckets=(1, 2, 5, 10, 20, 50, 100),
+            registry=r,
+        )
+        self.circuit_open = Gauge(
+            "provider_circuit_open",
+            "1 while a provider's circuit is open",
+            ["provider"],
+            registry=r,
+        )
+        self.reconciler_backlog = Gauge(
+            "reconciler_backlog",
+            "Orders not settled yet",
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "webhook_deliveries",
+            "Webhook deliveries by provider and answer",
+            ["provider", "status"],
+            registry=r,
+        )
+
+
+_ID_SEGMENT = re.compile(r"/(?:[0-9]{3,}|[0-9a-fA-F-]{16,}|eg-[0-9a-f]+)(?=/|$)")
+
+
+def endpoint_label(path: str) -> str:
+    """/api/v1/orders/658441501843542 -> /api/v1/orders/:id (bounded label values)."""
+    return _ID_SEGMENT.sub("/:id", path)
+
+
+class InstrumentedTransport(httpx.AsyncBaseTransport):
+    """Wraps a provider's transport: counts, times and attributes every upstream call."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, provider: str, metrics: Metrics) -> None:
+        self._inner = inner
+        self._provider = provider
+        self._metrics = metrics
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        stats = _stats.get()
+        endpoint = endpoint_label(request.url.path)
+        if stats is not None:
+            stats.call_started()
+        started = time.perf_counter()
+        status = "error"
+        try:
+            response = await self._inner.handle_async_request(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            if stats is not None:
+                stats.call_ended()
+            self._metrics.provider_calls.labels(self._provider, endpoint, status).inc()
+            self._metrics.provider_seconds.labels(self._provider, endpoint).observe(elapsed)
+            structlog.get_logger("esim_gateway.provider").debug(
+                "provider call",
+                provider=self._provider,
+                method=request.method,
+                endpoint=endpoint,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class RequestMiddleware:
+    """Request id, per-request accounting, one access log line, request metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log = structlog.get_logger("esim_gateway.access")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = (
+            incoming if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", incoming) else uuid.uuid4().hex
+        )
+        stats = RequestStats()
+        token = _stats.set(stats)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status_code = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = str(scope.get("path", ""))
+            route = "/graphql" if path == "/graphql" else endpoint_label(path)
+            total = time.perf_counter() - stats.started
+            self.metrics.request_seconds.labels(route).observe(total)
+            if path == "/graphql":
+                self.metrics.overhead_seconds.observe(stats.overhead())
+            if path != "/metrics":
+                self.log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=path,
+                    status=status_code,
+                    ms=round(total * 1000, 2),
+                    provider_calls=stats.calls,
+                    provider_ms=round(stats.waiting * 1000, 2),
+                )
+            structlog.contextvars.clear_contextvars()
+            _stats.reset(token)

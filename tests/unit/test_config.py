@@ -1,0 +1,102 @@
+"""Settings: defaults, parsing, and one clear line naming a bad variable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from esim_gateway.config import ApiKey, ConfigError, HttpTransport, Mode, Role, Settings
+
+
+def test_no_configuration_means_sandbox_mode_on_a_local_sqlite_ledger() -> None:
+    settings = Settings.from_mapping({})
+    assert settings.mode is Mode.SANDBOX
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.introspection_enabled and settings.graphiql_enabled
+    filled = settings.with_sandbox_credentials()
+    assert filled.roamify_token == "sandbox-roamify-token"
+    assert filled.simplifytrip_checksum_key == "ck_test_sandbox"
+
+
+def test_live_mode_turns_introspection_and_graphiql_off_unless_enabled() -> None:
+    live = Settings.from_mapping({"ESIM_GATEWAY_MODE": "live"})
+    assert not live.introspection_enabled and not live.graphiql_enabled
+    assert live.with_sandbox_credentials().roamify_token is None
+    enabled = Settings.from_mapping(
+        {"ESIM_GATEWAY_MODE": "LIVE", "ESIM_GATEWAY_INTROSPECTION": "true"}
+    )
+    assert enabled.introspection_enabled
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_mapping(
+        {
+            "ESIM_GATEWAY_PORT": "9000",
+            "ESIM_GATEWAY_ORDER_DEADLINE": "2.5",
+            "ESIM_GATEWAY_HTTP_TRANSPORT": "httpx",
+            "ESIM_GATEWAY_ROAMIFY_BASE_URL": "https://api.getroamify.com/",
+            "ESIM_GATEWAY_USD_RATES": "VND=25000, EUR=0.9",
+            "ESIM_GATEWAY_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.port == 9000 and settings.order_deadline == 2.5
+    assert settings.http_transport is HttpTransport.HTTPX
+    assert settings.roamify_base_url == "https://api.getroamify.com"
+    assert dict(settings.usd_rates)["VND"] == Decimal(25000)
+    assert settings.log_level == "DEBUG"
+
+
+def test_api_keys_are_kept_only_as_digests() -> None:
+    digest = ApiKey.digest("s3cret-operator")
+    settings = Settings.from_mapping(
+        {
+            "ESIM_GATEWAY_API_KEYS": f"alice:customer:s3cret-alice, ops:operator:sha256:{digest}",
+        }
+    )
+    alice, ops = settings.api_keys
+    assert (alice.principal, alice.role) == ("alice", Role.CUSTOMER)
+    assert alice.sha256 == ApiKey.digest("s3cret-alice")
+    assert ops.role is Role.OPERATOR and ops.sha256 == digest
+    assert "s3cret" not in repr(settings.api_keys)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MODE", "production"),
+        ("PORT", "eighty"),
+        ("PORT", "0"),
+        ("ORDER_DEADLINE", "-1"),
+        ("ROAMIFY_BASE_URL", "ftp://x"),
+        ("API_KEYS", "alice:admin:key"),
+        ("API_KEYS", "just-a-key"),
+        ("API_KEYS", "alice:customer:sha256:nothex"),
+        ("INTROSPECTION", "maybe"),
+        ("DATABASE_URL", "ledger.db"),
+        ("USD_RATES", "VND=-3"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"ESIM_GATEWAY_{name}"):
+        Settings.from_mapping({f"ESIM_GATEWAY_{name}": value})
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("ESIM_GATEWAY_PORT=8123\nESIM_GATEWAY_HOST=127.0.0.2\n")
+    settings = Settings.from_env({"ESIM_GATEWAY_PORT": "8200"}, dotenv=dotenv)
+    assert settings.port == 8200 and settings.host == "127.0.0.2"
+
+
+def test_settings_repr_shows_no_secret() -> None:
+    settings = Settings(
+        roamify_token="roamify_abc",
+        jwt_secret="hush",
+        database_url="postgresql+asyncpg://u:pw@h/db",
+    )
+    assert "roamify_abc" not in repr(settings) and "pw" not in repr(settings)
+    assert "hush" not in repr(settings)

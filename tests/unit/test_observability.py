@@ -1,0 +1,107 @@
+"""Logs never carry credentials; overhead = request time minus time waiting on providers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import httpx
+import structlog
+
+from esim_gateway.observability import (
+    InstrumentedTransport,
+    Metrics,
+    RequestStats,
+    configure_logging,
+    endpoint_label,
+    redact_event,
+)
+
+LPA = "LPA:1$lpa.sandbox.roamify.example$A1B2C3D4E5F60718293A4B5C"
+
+
+def test_credential_keys_and_credential_looking_text_are_redacted() -> None:
+    event = redact_event(
+        None,
+        "info",
+        {
+            "event": f"bought {LPA} with Bearer roamify_abcdef123 and sk_live_123456",
+            "activationCode": "A1B2C3D4E5F60718293A4B5C",
+            "pin": "1234",
+            "headers": {"Authorization": "Bearer x", "X-Api-Key": "pk_live_1", "accept": "json"},
+            "esims": [{"lpa": LPA, "iccid": "8940000000000000001", "puk": "99999999"}],
+            "iccid": "8940000000000000001",
+        },
+    )
+    text = json.dumps(event)
+    for secret in (
+        LPA,
+        "roamify_abcdef123",
+        "sk_live_123456",
+        "A1B2C3D4E5F60718293A4B5C",
+        '1234"',
+        "pk_live_1",
+        "99999999",
+    ):
+        assert secret not in text, secret
+    assert event["iccid"] == "8940000000000000001"
+    assert event["headers"]["accept"] == "json"
+
+
+def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    configure_logging("INFO")
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        logging.getLogger("esim_gateway.test").warning("failed for token sk_test_abcdef")
+        structlog.get_logger("esim_gateway.test").info("bought", lpa=LPA, order="o-1")
+    finally:
+        root.handlers[:] = saved
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["level"] for line in lines] == ["warning", "info"]
+    assert "sk_test_abcdef" not in stream.getvalue() and LPA not in stream.getvalue()
+    assert lines[1]["order"] == "o-1"
+
+
+def test_endpoint_labels_drop_ids() -> None:
+    assert endpoint_label("/api/v1/orders/658441501843542") == "/api/v1/orders/:id"
+    assert endpoint_label("/api/v1/products/esim/89812003916820397854") == (
+        "/api/v1/products/esim/:id"
+    )
+    assert endpoint_label("/api/esim/order") == "/api/esim/order"
+
+
+async def test_overlapping_provider_calls_count_once_in_the_waiting_time() -> None:
+    stats = RequestStats()
+
+    async def call(seconds: float) -> None:
+        stats.call_started()
+        await asyncio.sleep(seconds)
+        stats.call_ended()
+
+    await asyncio.gather(call(0.05), call(0.05), call(0.05))
+    assert stats.calls == 3
+    assert 0.045 <= stats.waiting < 0.1  # three overlapping 50 ms calls: ~50 ms waited
+    await asyncio.sleep(0.02)
+    assert stats.overhead() >= 0.015
+
+
+async def test_the_instrumented_transport_counts_calls_by_provider_endpoint_and_status() -> None:
+    metrics = Metrics()
+    inner = httpx.MockTransport(lambda request: httpx.Response(503))
+    async with httpx.AsyncClient(
+        transport=InstrumentedTransport(inner, "roamify", metrics), base_url="http://x"
+    ) as client:
+        await client.get("/api/esim/order", params={"orderId": "1"})
+        await client.get("/api/esim/order")
+    value = metrics.registry.get_sample_value(
+        "provider_calls_total",
+        {"provider": "roamify", "endpoint": "/api/esim/order", "status": "503"},
+    )
+    assert value == 2
