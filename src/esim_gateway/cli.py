@@ -1,0 +1,146 @@
+"""`esim-gateway serve | sandbox | export-schema | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _settings() -> object:
+    from esim_gateway.config import ConfigError, Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from esim_gateway.config import Settings
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+    from esim_gateway.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.workers > 1:
+        uvicorn.run(
+            "esim_gateway.asgi:create",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            log_config=None,
+            timeout_graceful_shutdown=30,
+        )
+        return 0
+    from esim_gateway.app import create_app
+
+    app = create_app(settings)
+    mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
+    print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from esim_gateway.sandbox.roamify import create_roamify_sandbox
+    from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
+
+    roamify = create_roamify_sandbox()
+    simplifytrip = create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
+    app = Starlette(
+        routes=[Mount("/roamify", app=roamify.app), Mount("/simplifytrip", app=simplifytrip.app)]
+    )
+    print(
+        f"Roamify sandbox:      http://{args.host}:{args.port}/roamify/api/...  "
+        "(Authorization: Bearer sandbox-roamify-token)\n"
+        f"SimplifyTrip sandbox: http://{args.host}:{args.port}/simplifytrip/api/v1/...  "
+        "(X-Api-Key: pk_test_sandbox, Authorization: Bearer sk_test_sandbox, "
+        "X-Signature with ck_test_sandbox)",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+def export_schema(args: argparse.Namespace) -> int:
+    from esim_gateway.schema import build_schema
+
+    sdl = build_schema().as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(sdl)
+    else:
+        Path(args.output).write_text(sdl)
+    return 0
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from esim_gateway.config import Settings
+    from esim_gateway.ledger.repository import Ledger
+
+    settings = _settings()
+    assert isinstance(settings, Settings)
+
+    async def run() -> None:
+        engine = create_async_engine(settings.database_url)
+        try:
+            await Ledger(engine).migrate()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("ledger schema is up to date", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="esim-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="run the gateway (sandbox mode by default)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=serve)
+    p = commands.add_parser("sandbox", help="run the two provider simulators alone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8100)
+    p.add_argument("--fulfil-delay", type=float, default=2.0)
+    p.set_defaults(func=sandbox)
+    p = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    p.add_argument("output", nargs="?", default="-")
+    p.set_defaults(func=export_schema)
+    p = commands.add_parser("migrate", help="create or upgrade the ledger's tables")
+    p.set_defaults(func=migrate)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,422 @@
+"""GraphiQL in a real headless Chromium with every non-local host unreachable.
+
+Self-contained: a tiny Strawberry schema behind uvicorn on 127.0.0.1 serves
+`graphiql_html(assets_url=ASSETS_PATH)` under `graphiql_csp()`, and the assets fetched by
+`scripts/fetch-graphiql`. Chromium resolves no host name (`--host-resolver-rules`), and the
+test records every request the page makes, so passing proves the IDE needs no internet.
+Driven over the DevTools protocol with the `websockets` client (a uvicorn[standard] dependency).
+
+Needs `apt-get install -y chromium` and `scripts/fetch-graphiql`; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+import strawberry
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from websockets.sync.client import ClientConnection, connect
+
+from esim_gateway.graphiql import (
+    ASSETS_PATH,
+    graphiql_assets_dir,
+    graphiql_csp,
+    graphiql_html,
+    graphiql_routes,
+)
+
+pytestmark = pytest.mark.browser
+
+GREETING = "Hello from an air-gapped GraphiQL"
+AUTH_HINT = 'Send {"Authorization": "Bearer <key>"} in the Headers tab.'
+TIMEOUT = 10.0
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+# --- the server under test --------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return GREETING
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription
+    async def count(self, to: int) -> AsyncIterator[int]:
+        for i in range(1, to + 1):
+            yield i
+
+
+class _View(GraphQL[None, None]):
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(
+            graphiql_html(
+                endpoint=request.url.path,
+                assets_url=ASSETS_PATH,
+                example_operations=[
+                    ("Say hello", "query Hello {\n  hello\n}"),
+                    ("Count to three", "subscription Count {\n  count(to: 3)\n}"),
+                ],
+                auth_hint=AUTH_HINT,
+            ),
+            headers={"Content-Security-Policy": graphiql_csp(assets_url=ASSETS_PATH)},
+        )
+
+
+def _app(assets: Path) -> Starlette:
+    view = _View(strawberry.Schema(query=Query, subscription=Subscription))
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            *graphiql_routes(assets),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def assets() -> Path:
+    found = graphiql_assets_dir()
+    if found is None:
+        pytest.skip("GraphiQL assets not fetched: run scripts/fetch-graphiql (needs npm)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = _chromium()
+    if found is None:
+        pytest.skip("no Chromium: apt-get install -y chromium")
+    return found
+
+
+@contextlib.contextmanager
+def _serve(app: Any, lifespan: Literal["on", "off"]) -> Iterator[str]:
+    """`app` on a loopback socket in a background thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, lifespan=lifespan, log_level="warning", log_config=None, ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(assets: Path) -> Iterator[str]:
+    with _serve(_app(assets), "off") as url:
+        yield url
+
+
+# --- a minimal DevTools protocol client ---------------------------------------------------
+
+
+class DevTools:
+    """Commands and events over Chromium's browser WebSocket (flattened sessions)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        message_id = next(self._ids)
+        message: dict[str, Any] = {"id": message_id, "method": method, "params": params}
+        if session is not None:
+            message["sessionId"] = session
+        self._ws.send(json.dumps(message))
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            reply: dict[str, Any] = json.loads(self._ws.recv(max(deadline - time.monotonic(), 0)))
+            if reply.get("id") == message_id:
+                if "error" in reply:
+                    raise AssertionError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply["result"]
+                return result
+            self.events.append(reply)
+
+
+class Page:
+    def __init__(self, devtools: DevTools, session: str) -> None:
+        self.devtools = devtools
+        self.session = session
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.devtools.send(method, self.session, **params)
+
+    def eval(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, what: str) -> Any:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            value = self.eval(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        body = self.eval("document.body ? document.body.innerText.slice(0, 500) : ''")
+        raise AssertionError(
+            f"timed out waiting for {what}; page shows: {body!r}; problems: {self.problems()}"
+        )
+
+    def click(self, selector: str) -> None:
+        box = self.eval(
+            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
+            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
+    def events(self, method: str) -> list[dict[str, Any]]:
+        return [
+            e["params"]
+            for e in self.devtools.events
+            if e.get("method") == method and e.get("sessionId") == self.session
+        ]
+
+    def requested_urls(self) -> list[str]:
+        urls = [e["request"]["url"] for e in self.events("Network.requestWillBeSent")]
+        return urls + [e["url"] for e in self.events("Network.webSocketCreated")]
+
+    def problems(self) -> list[str]:
+        """Console errors and warnings, CSP violations, failed loads."""
+        found = [
+            f"{e['entry']['text']} {e['entry'].get('url', '')}".strip()
+            for e in self.events("Log.entryAdded")
+        ]
+        found += [
+            " ".join(str(a.get("value", a.get("description", ""))) for a in e["args"])
+            for e in self.events("Runtime.consoleAPICalled")
+            if e["type"] in ("error", "warning", "assert")
+        ]
+        found += [
+            e["exceptionDetails"].get("text", "exception")
+            for e in self.events("Runtime.exceptionThrown")
+        ]
+        return found
+
+
+@pytest.fixture(scope="module")
+def devtools(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--mute-audio",
+            "--no-proxy-server",
+            # no host name resolves: anything but 127.0.0.1 fails, as on an air-gapped host
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--window-size=1280,800",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        active = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + TIMEOUT
+        while not (active.is_file() and len(active.read_text().splitlines()) >= 2):
+            assert process.poll() is None, "Chromium exited at start"
+            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
+            time.sleep(0.05)
+        port, path = active.read_text().splitlines()[:2]
+        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=TIMEOUT) as ws:
+            yield DevTools(ws)
+    finally:
+        process.terminate()
+        try:
+            process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def page(devtools: DevTools, base_url: str) -> Iterator[Page]:
+    """A fresh browser context (empty localStorage) showing GraphiQL, editor rendered."""
+    context = devtools.send("Target.createBrowserContext")["browserContextId"]
+    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
+    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+    tab = Page(devtools, session["sessionId"])
+    for domain in ("Network", "Log", "Runtime", "Page"):
+        tab.send(f"{domain}.enable")
+    tab.send(
+        "Emulation.setDeviceMetricsOverride",
+        width=1280,
+        height=800,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    tab.send("Page.navigate", url=f"{base_url}/graphql")
+    tab.wait_for(
+        "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
+        " && !!document.querySelector('.graphiql-execute-button')",
+        "the GraphiQL query editor",
+    )
+    try:
+        yield tab
+    finally:
+        devtools.send("Target.closeTarget", targetId=target["targetId"])
+        devtools.send("Target.disposeBrowserContext", browserContextId=context)
+
+
+QUERY_EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+RESPONSE = "document.querySelector('.graphiql-response .CodeMirror').CodeMirror.getValue()"
+TAB_TITLES = "[...document.querySelectorAll('.graphiql-tab-button')].map(t => t.textContent)"
+ACTIVE_TAB = "document.querySelector('.graphiql-tab-active .graphiql-tab-button').textContent"
+
+
+def _run_and_wait(page: Page, expected: str) -> Any:
+    """Click the run button; the decoded response once it contains `expected`."""
+    page.click(".graphiql-execute-button")
+    text = page.wait_for(f"{RESPONSE}.includes({json.dumps(expected)}) && {RESPONSE}", expected)
+    return json.loads(text)
+
+
+def _not_local(urls: list[str], base_url: str) -> list[str]:
+    ws_url = base_url.replace("http://", "ws://", 1)
+    return [u for u in urls if not u.startswith((base_url + "/", ws_url + "/", "data:"))]
+
+
+def test_graphiql_runs_a_typed_query_with_only_local_assets_under_its_csp(
+    page: Page, base_url: str, tmp_path: Path
+) -> None:
+    assert page.eval(TAB_TITLES) == ["Hello", "Count"]
+    first_tab = page.eval(f"{QUERY_EDITOR}.getValue()")
+    assert first_tab.startswith(f"# {AUTH_HINT}\n#\n# Say hello\nquery Hello")
+
+    page.eval(f"{QUERY_EDITOR}.setValue('query Typed {{ hello }}')")
+    page.wait_for(f"{ACTIVE_TAB} === 'Typed'", "GraphiQL to take the edit")
+    assert _run_and_wait(page, GREETING) == {"data": {"hello": GREETING}}
+
+    shot = page.send("Page.captureScreenshot", format="png")["data"]
+    (tmp_path / "graphiql.png").write_bytes(base64.b64decode(shot))
+    urls = page.requested_urls()
+    assert f"{base_url}{ASSETS_PATH}/graphiql.min.js" in urls
+    assert f"{base_url}/graphql" in urls
+    assert _not_local(urls, base_url) == []
+    assert page.problems() == []
+
+
+def test_the_subscription_tab_streams_over_graphql_transport_ws_on_the_same_endpoint(
+    page: Page, base_url: str
+) -> None:
+    page.click(".graphiql-tab:nth-child(2) .graphiql-tab-button")
+    page.wait_for(f"{ACTIVE_TAB} === 'Count'", "the second example tab")
+    assert page.eval(f"{QUERY_EDITOR}.getValue()").startswith("# Count to three\n")
+
+    assert _run_and_wait(page, "3") == {"data": {"count": 3}}
+    sockets = [e["url"] for e in page.events("Network.webSocketCreated")]
+    assert sockets == [f"{base_url.replace('http://', 'ws://', 1)}/graphql"]
+    assert _not_local(page.requested_urls(), base_url) == []
+    assert page.problems() == []
+
+
+# --- the real gateway ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gateway_url(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app (sandbox mode, its own ledger) on a loopback socket."""
+    from esim_gateway.app import create_app
+    from esim_gateway.config import Settings
+
+    ledger = tmp_path_factory.mktemp("gateway") / "ledger.db"
+    app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{ledger}"), catalog_refresh=False)
+    with _serve(app, "on") as url:
+        yield url
+
+
+def test_the_gateways_own_graphiql_lists_sandbox_plans_offline(
+    devtools: DevTools, gateway_url: str
+) -> None:
+    context = devtools.send("Target.createBrowserContext")["browserContextId"]
+    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
+    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+    tab = Page(devtools, session["sessionId"])
+    try:
+        for domain in ("Network", "Log", "Runtime", "Page"):
+            tab.send(f"{domain}.enable")
+        tab.send("Page.navigate", url=f"{gateway_url}/graphql")
+        tab.wait_for(
+            "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
+            " && !!document.querySelector('.graphiql-execute-button')",
+            "the GraphiQL query editor",
+        )
+        titles = tab.eval(TAB_TITLES)
+        assert "ListPlans" in titles or "List plans" in " ".join(titles)
+        tab.eval(
+            f"{QUERY_EDITOR}.setValue('query Count {{ packages(first: 1) {{ totalCount }} }}')"
+        )
+        tab.wait_for(f"{ACTIVE_TAB} === 'Count'", "GraphiQL to take the edit")
+        result = _run_and_wait(tab, "totalCount")
+        assert result["data"]["packages"]["totalCount"] > 1000
+        assert _not_local(tab.requested_urls(), gateway_url) == []
+        assert tab.problems() == []
+    finally:
+        devtools.send("Target.closeTarget", targetId=target["targetId"])
+        devtools.send("Target.disposeBrowserContext", browserContextId=context)
