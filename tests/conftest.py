@@ -197,6 +197,7 @@ class _GatewayContext:
             overrides.setdefault("simplifytrip_checksum_key", "ck_test_sandbox")
         self.sandboxes: Sandboxes | None = overrides.pop("sandboxes", None)
         self.headers: dict[str, str] = overrides.pop("headers", {})
+        self.tracer_provider: Any = overrides.pop("tracer_provider", None)
         self.settings = gateway_settings(database_url, **overrides)
 
     async def __aenter__(self) -> Gateway:
@@ -211,11 +212,19 @@ class _GatewayContext:
                 ProviderName.SIMPLIFYTRIP: SandboxTransport(sandboxes.simplifytrip.app),
             }
             app = create_app(
-                self.settings, transports=transports, reconcile_interval=3600, catalog_refresh=False
+                self.settings,
+                transports=transports,
+                reconcile_interval=3600,
+                catalog_refresh=False,
+                tracer_provider=self.tracer_provider,
             )
         else:
             app = create_app(
-                self.settings, sandboxes=sandboxes, reconcile_interval=3600, catalog_refresh=False
+                self.settings,
+                sandboxes=sandboxes,
+                reconcile_interval=3600,
+                catalog_refresh=False,
+                tracer_provider=self.tracer_provider,
             )
         self._manager = LifespanManager(app)
         await self._manager.__aenter__()

@@ -39,6 +39,7 @@ from esim_gateway.providers.registry import Providers
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.schema import build_schema
+from esim_gateway.tracing import Tracing, build_tracing
 from esim_gateway.view import GatewayGraphQL
 from esim_gateway.webhooks.endpoints import webhook_routes
 from esim_gateway.webhooks.processing import EventProcessor
@@ -138,6 +139,7 @@ def build_providers(
     transports: Mapping[ProviderName, httpx.AsyncBaseTransport],
     timeouts: Timeouts,
     metrics: Metrics,
+    tracing: Tracing,
 ) -> Providers:
     from esim_gateway.providers.roamify import RoamifyClient, RoamifyGateway
     from esim_gateway.providers.simplifytrip import SimplifyTripClient, SimplifyTripGateway
@@ -154,7 +156,7 @@ def build_providers(
             return None
         else:
             transport = _transport(settings)
-        return base_url, InstrumentedTransport(transport, provider.value, metrics)
+        return base_url, InstrumentedTransport(transport, provider.value, metrics, tracing)
 
     gateways: dict[ProviderName, ProviderGateway] = {}
     roamify = endpoint(ProviderName.ROAMIFY, settings.roamify_base_url)
@@ -225,11 +227,13 @@ def create_app(
     reconcile_interval: float = 15.0,
     sandbox_webhooks: bool = True,
     catalog_refresh: bool = True,
+    tracer_provider: Any | None = None,
 ) -> Starlette:
     """Build the gateway. Nothing is connected until the lifespan starts.
 
     `transports` replaces the HTTP transport per provider (tests, benchmarks);
-    `sandboxes` supplies pre-built simulators (tests arm faults on them).
+    `sandboxes` supplies pre-built simulators (tests arm faults on them);
+    `tracer_provider` (an OpenTelemetry one) receives the spans instead of the configured one.
     """
     settings = (settings or Settings()).with_sandbox_credentials()
     if settings.is_sandbox and sandboxes is None:
@@ -239,6 +243,11 @@ def create_app(
     )
     view = GatewayGraphQL(schema, settings=settings)
     metrics = Metrics()
+    tracing = build_tracing(
+        enabled=settings.otel_enabled,
+        endpoint=settings.otel_endpoint,
+        tracer_provider=tracer_provider,
+    )
     resources = _Resources()
 
     @contextlib.asynccontextmanager
@@ -251,7 +260,13 @@ def create_app(
         ledger = Ledger(engine)
         await ledger.migrate()
         providers = build_providers(
-            settings, resources, sandboxes, transports or {}, timeouts or Timeouts(), metrics
+            settings,
+            resources,
+            sandboxes,
+            transports or {},
+            timeouts or Timeouts(),
+            metrics,
+            tracing,
         )
         if sandboxes is not None and sandbox_webhooks:
             resources.clients.append(sandboxes.deliver_webhooks_to(app))
@@ -278,7 +293,7 @@ def create_app(
             prices=Prices(
                 settings.usd_rates, dict(settings.markups), source=settings.usd_rates_source
             ),
-            extras={"reconciler": reconciler, "metrics": metrics},
+            extras={"reconciler": reconciler, "metrics": metrics, "tracing": tracing},
         )
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
@@ -309,6 +324,7 @@ def create_app(
             for client in resources.clients:
                 await client.aclose()
             await engine.dispose()
+            tracing.shutdown()
 
     async def metrics_endpoint(request: Request) -> Response:
         services: Services | None = getattr(request.app.state, "services", None)

@@ -168,6 +168,10 @@ class Settings:
     usd_rates_source: str = "static"
     #: per-provider retail price rules (provider value -> Markup)
     markups: tuple[tuple[str, Markup], ...] = ()
+    #: OpenTelemetry traces (extra `otel`): on with the global tracer provider, or sent
+    #: by our own exporter to an OTLP/HTTP traces endpoint when one is given
+    otel_enabled: bool = False
+    otel_endpoint: str | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -267,6 +271,8 @@ class Settings:
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
+        flag("OTEL_ENABLED", "otel_enabled")
+        url("OTEL_ENDPOINT", "otel_endpoint")
         url("ROAMIFY_BASE_URL", "roamify_base_url")
         url("SIMPLIFYTRIP_BASE_URL", "simplifytrip_base_url")
         url("PUBLIC_URL", "public_url")

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from esim_gateway.errors import redact
+from esim_gateway.tracing import Tracing
 
 __all__ = [
     "InstrumentedTransport",
@@ -238,10 +239,17 @@ def endpoint_label(path: str) -> str:
 class InstrumentedTransport(httpx.AsyncBaseTransport):
     """Wraps a provider's transport: counts, times and attributes every upstream call."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, provider: str, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        provider: str,
+        metrics: Metrics,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._inner = inner
         self._provider = provider
         self._metrics = metrics
+        self._tracing = tracing or Tracing()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         stats = _stats.get()
@@ -251,9 +259,30 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         status = "error"
         try:
-            response = await self._inner.handle_async_request(request)
-            status = str(response.status_code)
-            return response
+            if not self._tracing.enabled:
+                response = await self._inner.handle_async_request(request)
+                status = str(response.status_code)
+                return response
+            with self._tracing.span(
+                f"{request.method} {endpoint}",
+                client=True,
+                attributes={
+                    "esim.provider": self._provider,
+                    "http.request.method": request.method,
+                    "url.template": endpoint,
+                    "server.address": request.url.host,
+                },
+            ) as span:
+                self._tracing.inject(request.headers)
+                response = await self._inner.handle_async_request(request)
+                status = str(response.status_code)
+                if span is not None:
+                    span.set_attribute("http.response.status_code", response.status_code)
+                    if response.status_code >= 500:
+                        from opentelemetry.trace import Status, StatusCode
+
+                        span.set_status(Status(StatusCode.ERROR, status))
+                return response
         finally:
             elapsed = time.perf_counter() - started
             if stats is not None:
