@@ -10,4 +10,4 @@ from esim_gateway.config import Settings
 
 
 def create() -> Starlette:
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), freeze_heap=True)

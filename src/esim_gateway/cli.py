@@ -47,7 +47,7 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     from esim_gateway.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, freeze_heap=True)
     mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
     print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     uvicorn.run(

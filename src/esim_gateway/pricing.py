@@ -58,11 +58,14 @@ class Prices:
         }
         self._rates.setdefault("USD", Rate("USD", Decimal(1), stamp, source))
         self._markups = dict(markups or {})
+        #: bumped whenever a rate changes, so values derived from rates can be cached
+        self.generation = 0
 
     def update_rates(self, rates: Iterable[Rate]) -> None:
         for rate in rates:
             if rate.units_per_usd > 0:
                 self._rates[rate.currency.upper()] = rate
+                self.generation += 1
 
     def rate(self, currency: str) -> Rate | None:
         return self._rates.get(currency.upper())

@@ -262,3 +262,27 @@ async def test_a_configured_markup_yields_the_retail_price(
                 )
                 assert Decimal(retail["amount"]) == expected
                 assert retail["currency"] == edge["node"]["price"]["currency"]
+
+
+async def test_a_new_exchange_rate_reorders_the_next_search(gateway: Gateway) -> None:
+    """Sort keys are cached per rates generation: a rate change must not serve stale order."""
+    from datetime import UTC, datetime
+
+    from esim_gateway.pricing import Rate
+
+    query = """query($country: String) { packages(filter: {country: $country}, first: 100) {
+      edges { node { provider priceUsd { amount } } } } }"""
+
+    async def usd_prices() -> list[tuple[str, Decimal]]:
+        edges = (await gateway.execute(query, country="JP"))["packages"]["edges"]
+        return [(e["node"]["provider"], Decimal(e["node"]["priceUsd"]["amount"])) for e in edges]
+
+    before = await usd_prices()
+    assert [p for _, p in before] == sorted(p for _, p in before)
+    assert {provider for provider, _ in before} == {"ROAMIFY", "SIMPLIFYTRIP"}
+    assert before[0][0] == "SIMPLIFYTRIP"  # the sandbox's cheapest JP plan
+    # VND a hundred times stronger: every SimplifyTrip plan becomes the dearest
+    gateway.services.prices.update_rates([Rate("VND", Decimal(254), datetime.now(UTC), "test")])
+    after = await usd_prices()
+    assert [p for _, p in after] == sorted(p for _, p in after)
+    assert after[0][0] == "ROAMIFY" and after[-1][0] == "SIMPLIFYTRIP"

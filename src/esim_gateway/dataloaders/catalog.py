@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -74,17 +74,27 @@ def _from_json(data: dict[str, Any]) -> CatalogPackage:
 
 class Catalog:
     def __init__(
-        self, providers: Providers, *, ttl: float = 300.0, ledger: Ledger | None = None
+        self,
+        providers: Providers,
+        *,
+        ttl: float = 300.0,
+        ledger: Ledger | None = None,
+        on_install: Callable[[], None] | None = None,
     ) -> None:
         self.providers = providers
         self.ttl = ttl
         self.ledger = ledger
+        #: called after a snapshot is installed (the server freezes the heap there)
+        self.on_install = on_install
         self._snapshots: dict[ProviderName, CatalogSnapshot] = {}
         self._index: dict[tuple[ProviderName, str], CatalogPackage] = {}
         #: (provider, ISO2) -> the packages covering that country (local, regional, global)
         self._by_country: dict[tuple[ProviderName, str], tuple[CatalogPackage, ...]] = {}
         self._locks: dict[ProviderName, asyncio.Lock] = {}
         self.last_error: dict[ProviderName, ProviderFailure] = {}
+        #: sort keys computed by searches, reused while the package and the rates are the
+        #: same: (order, provider, package id) -> (package, rates generation, key)
+        self.sort_keys: dict[tuple[object, ProviderName, str], tuple[object, int, object]] = {}
         self._background = BackgroundLoop("catalog-refresh", self._loop)
 
     # -- snapshots ------------------------------------------------------------------
@@ -107,6 +117,9 @@ class Catalog:
             **{(provider, code): tuple(found) for code, found in covering.items()},
         }
         self._snapshots[provider] = snapshot
+        self.sort_keys = {}
+        if self.on_install is not None:
+            self.on_install()
 
     async def refresh(self, provider: ProviderName) -> CatalogSnapshot | None:
         lock = self._locks.setdefault(provider, asyncio.Lock())

@@ -158,9 +158,22 @@ def _num(value: Decimal | int | None, width: int = 24) -> str:
 
 
 def _sort_key(context: Context, order: PackageOrder) -> Callable[[CatalogPackage], SortKey]:
-    """Total order: the chosen measure, then USD price, provider and id (stable cursors)."""
+    """Total order: the chosen measure, then USD price, provider and id (stable cursors).
+
+    Keys are cached on the catalog: formatting Decimals is most of a search's cost."""
+    cache = context.services.catalog.sort_keys
+    generation = context.services.prices.generation
 
     def key(package: CatalogPackage) -> SortKey:
+        slot = (order, package.provider, package.package_id)
+        hit = cache.get(slot)
+        if hit is not None and hit[0] is package and hit[1] == generation:
+            return hit[2]  # type: ignore[return-value]  # stored by this function
+        value = compute(package)
+        cache[slot] = (package, generation, value)
+        return value
+
+    def compute(package: CatalogPackage) -> SortKey:
         usd = _num(price_usd(context, package))
         tail = (usd, package.provider.value, package.package_id)
         if order is PackageOrder.PRICE_PER_GB:

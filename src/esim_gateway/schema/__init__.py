@@ -20,7 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from esim_gateway.errors import GatewayError
 from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
 from esim_gateway.schema.extensions import OperationObserver
-from esim_gateway.schema.limits import AliasLimiter, CostLimiter, DepthLimiter, DirectiveLimiter
+from esim_gateway.schema.limits import DocumentLimits, LimitRules
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
@@ -46,23 +46,31 @@ def should_mask(error: GraphQLError) -> bool:
 
 @functools.cache
 def build_schema(
-    limits: Limits = Limits(), *, introspection: bool = True, mask_errors: bool = True
+    limits: Limits = Limits(),
+    *,
+    introspection: bool = True,
+    mask_errors: bool = True,
+    caches: bool = True,
 ) -> strawberry.Schema:
-    """One schema per configuration, built once (schemas hold no per-request state)."""
-    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        lambda: DirectiveLimiter(max_per_field=limits.max_directives_per_field),
-        lambda: CostLimiter(max_cost=limits.max_cost),
-        lambda: DepthLimiter(limits.max_depth),
-        lambda: AliasLimiter(limits.max_aliases),
+    """One schema per configuration, built once (schemas hold no per-request state).
+
+    `caches=False` parses and validates every document afresh: only the benchmarks' naive
+    baseline wants that.
+    """
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
+    if caches:
+        extensions += [
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+        ]
+    # Few extensions on purpose: Strawberry builds each one per request and wraps each of
+    # its hooks, so the limits share two of them (order matters: ValidationCache first).
+    extensions += [
+        lambda: DocumentLimits(limits.max_directives_per_field, limits.max_cost),
+        lambda: LimitRules(limits.max_depth, limits.max_aliases, introspection=introspection),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         OperationObserver,
     ]
-    if not introspection:
-        from strawberry.extensions import DisableIntrospection
-
-        extensions.append(DisableIntrospection)
     if mask_errors:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     return strawberry.Schema(

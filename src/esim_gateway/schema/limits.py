@@ -4,8 +4,10 @@
   the cost of what is selected under it by its `first` argument (connections) or by
   `DEFAULT_LIST_SIZE`. So `orders(first: 100) { edges { node { esims { ... } } } }` is
   priced as the 100 x 10 objects it may produce, not as 5 fields.
-* `DirectiveLimiter(max_per_field)`: at most that many directives on one field, and
-  one error per document (a flood of directives must not produce a flood of errors).
+* `DocumentLimits(max_per_field, max_cost)`: at most that many directives on one field,
+  one error per document (a flood of directives must not produce a flood of errors),
+  then the cost limit with the request's variables.
+* `LimitRules`: depth and alias limits (and no introspection in live mode).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from graphql import (
     BREAK,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -36,14 +39,13 @@ from graphql import (
     validate,
     visit,
 )
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, SchemaExtension
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
-    "AliasLimiter",
-    "CostLimiter",
-    "DepthLimiter",
-    "DirectiveLimiter",
+    "DocumentLimits",
+    "LimitRules",
     "cost_limit_rule",
 ]
 
@@ -182,103 +184,100 @@ def _alias_rule(max_aliases: int) -> type[ValidationRule]:
     return create_validator(max_aliases)
 
 
-class DepthLimiter(AddValidationRules):
-    """strawberry's QueryDepthLimiter, with one rule class per limit for the process.
+class LimitRules(AddValidationRules):
+    """Depth and alias limits (and, in live mode, no introspection) as validation rules.
 
-    QueryDepthLimiter builds a new rule class per instance, and extensions are built per
-    request, so ValidationCache (keyed on the rule classes) would never hit.
+    One extension for all three: Strawberry builds every extension per request and
+    wraps each of its hooks, so fewer extensions is measurably less work per request.
+    The rule classes are built once per limit for the process (strawberry's own
+    limiters build a new class per instance), so ValidationCache, keyed on the rule
+    classes, hits.
     """
 
-    def __init__(self, max_depth: int) -> None:
-        super().__init__([_depth_rule(max_depth)])
+    def __init__(self, max_depth: int, max_aliases: int, *, introspection: bool = True) -> None:
+        rules: list[type[ASTValidationRule]] = [_depth_rule(max_depth), _alias_rule(max_aliases)]
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        super().__init__(rules)
 
 
-class AliasLimiter(AddValidationRules):
-    """strawberry's MaxAliasesLimiter, cache-friendly in the same way as DepthLimiter."""
+def _directive_violation(document: DocumentNode, limit: int) -> GraphQLError | None:
+    class Finder(Visitor):
+        found: FieldNode | None = None
 
-    def __init__(self, max_aliases: int) -> None:
-        super().__init__([_alias_rule(max_aliases)])
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            if len(node.directives or ()) > limit:
+                self.found = node
+                return BREAK
+            return None
+
+    finder = Finder()
+    visit(document, finder)
+    if finder.found is None:
+        return None
+    return GraphQLError(f"At most {limit} directives may be used on one field.", finder.found)
 
 
-class CostLimiter(SchemaExtension):
-    """Runs the cost rule with the request's variables (`first: $n` priced at its value).
+class DocumentLimits(SchemaExtension):
+    """At most `max_per_field` directives on one field, then the cost limit.
 
-    Registered after ValidationCache; only documents that passed validation are priced.
+    The directive limit answers with ONE error, which a validation rule cannot do: the
+    standard rules would still add an error per unknown directive, so a flood of
+    directives would produce a flood of errors. The cost rule runs with the request's
+    variables (`first: $n` priced at its value). Registered after ValidationCache, so
+    what it finds replaces whatever that reported; both results are cached per document.
     """
 
-    def __init__(self, max_cost: int = 10_000) -> None:
+    def __init__(self, max_per_field: int = 5, max_cost: int = 10_000) -> None:
+        self.max_per_field = max_per_field
         self.max_cost = max_cost
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None and not context.pre_execution_errors:
-            variables = tuple(
-                sorted(
-                    (k, v)
-                    for k, v in (context.variables or {}).items()
-                    if isinstance(v, int) and not isinstance(v, bool)
-                )
-            )
-            key = (id(context.schema), context.query or "", variables, self.max_cost)
-            errors = _COST_CACHE.get(key)
-            if errors is None:
-                errors = tuple(
-                    validate(
-                        context.schema._schema,
-                        document,
-                        [cost_limit_rule(self.max_cost, dict(variables))],
-                    )
-                )
-                if len(_COST_CACHE) >= CACHE_SIZE:
-                    _COST_CACHE.pop(next(iter(_COST_CACHE)))
-                _COST_CACHE[key] = errors
-            if errors:
-                context.pre_execution_errors = list(errors)
-        yield
-
-
-class DirectiveLimiter(SchemaExtension):
-    """At most `max_per_field` directives on one field, answered with ONE error.
-
-    A validation rule cannot do this: the standard rules would still add an error per
-    unknown directive, so a flood of directives would produce a flood of errors.
-    """
-
-    def __init__(self, max_per_field: int = 5) -> None:
-        self.max_per_field = max_per_field
-
-    def _violation(self) -> GraphQLError | None:
+    def _directive_error(self) -> GraphQLError | None:
         document = self.execution_context.graphql_document
         if document is None:
             return None
-        limit = self.max_per_field
-
-        class Finder(Visitor):
-            found: FieldNode | None = None
-
-            def enter_field(self, node: FieldNode, *_: Any) -> Any:
-                if len(node.directives or ()) > limit:
-                    self.found = node
-                    return BREAK
-                return None
-
-        finder = Finder()
-        visit(document, finder)
-        if finder.found is None:
-            return None
-        return GraphQLError(f"At most {limit} directives may be used on one field.", finder.found)
-
-    def on_validate(self) -> Iterator[None]:
-        # Registered after ValidationCache, so this replaces whatever it reported.
         key = (self.execution_context.query or "", self.max_per_field)
         if key in _DIRECTIVE_CACHE:
-            error = _DIRECTIVE_CACHE[key]
-        else:
-            error = self._violation()
-            if len(_DIRECTIVE_CACHE) >= CACHE_SIZE:
-                _DIRECTIVE_CACHE.pop(next(iter(_DIRECTIVE_CACHE)))
-            _DIRECTIVE_CACHE[key] = error
+            return _DIRECTIVE_CACHE[key]
+        error = _directive_violation(document, self.max_per_field)
+        if len(_DIRECTIVE_CACHE) >= CACHE_SIZE:
+            _DIRECTIVE_CACHE.pop(next(iter(_DIRECTIVE_CACHE)))
+        _DIRECTIVE_CACHE[key] = error
+        return error
+
+    def _cost_errors(self) -> tuple[GraphQLError, ...]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is None or context.pre_execution_errors:
+            return ()  # only documents that passed validation are priced
+        variables = tuple(
+            sorted(
+                (k, v)
+                for k, v in (context.variables or {}).items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            )
+        )
+        key = (id(context.schema), context.query or "", variables, self.max_cost)
+        errors = _COST_CACHE.get(key)
+        if errors is None:
+            errors = tuple(
+                validate(
+                    context.schema._schema,
+                    document,
+                    [cost_limit_rule(self.max_cost, dict(variables))],
+                )
+            )
+            if len(_COST_CACHE) >= CACHE_SIZE:
+                _COST_CACHE.pop(next(iter(_COST_CACHE)))
+            _COST_CACHE[key] = errors
+        return errors
+
+    def on_validate(self) -> Iterator[None]:
+        error = self._directive_error()
         if error is not None:
             self.execution_context.pre_execution_errors = [error]
+        else:
+            errors = self._cost_errors()
+            if errors:
+                self.execution_context.pre_execution_errors = list(errors)
         yield
