@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
@@ -264,3 +269,31 @@ def gateway_factory(database_url: str) -> GatewayFactory:
 async def gateway(gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
     async with gateway_factory() as gw:
         yield gw
+
+
+SERVE_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
+    """`app` on a loopback socket in a background thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, lifespan=lifespan, log_level="warning", log_config=None, ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + SERVE_TIMEOUT
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(SERVE_TIMEOUT)
+        sock.close()

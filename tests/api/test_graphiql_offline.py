@@ -12,21 +12,17 @@ Needs `apt-get install -y chromium` and `scripts/fetch-graphiql`; skipped otherw
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import json
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 import strawberry
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -41,6 +37,7 @@ from esim_gateway.graphiql import (
     graphiql_html,
     graphiql_routes,
 )
+from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -118,34 +115,9 @@ def chromium() -> str:
     return found
 
 
-@contextlib.contextmanager
-def _serve(app: Any, lifespan: Literal["on", "off"]) -> Iterator[str]:
-    """`app` on a loopback socket in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan=lifespan, log_level="warning", log_config=None, ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + TIMEOUT
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(TIMEOUT)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def base_url(assets: Path) -> Iterator[str]:
-    with _serve(_app(assets), "off") as url:
+    with serve_in_thread(_app(assets), "off") as url:
         yield url
 
 
@@ -387,7 +359,7 @@ def gateway_url(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
     ledger = tmp_path_factory.mktemp("gateway") / "ledger.db"
     app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{ledger}"), catalog_refresh=False)
-    with _serve(app, "on") as url:
+    with serve_in_thread(app, "on") as url:
         yield url
 
 
