@@ -92,9 +92,12 @@ class Catalog:
         self._by_country: dict[tuple[ProviderName, str], tuple[CatalogPackage, ...]] = {}
         self._locks: dict[ProviderName, asyncio.Lock] = {}
         self.last_error: dict[ProviderName, ProviderFailure] = {}
-        #: sort keys computed by searches, reused while the package and the rates are the
-        #: same: (order, provider, package id) -> (package, rates generation, key)
-        self.sort_keys: dict[tuple[object, ProviderName, str], tuple[object, int, object]] = {}
+        #: a provider's packages (all, or those covering a country) sorted for an ordering,
+        #: kept by searches: (order, provider, country) -> (rates generation, the packages
+        #: sorted, the sorted rows); valid while the rates and the packages are the same
+        self.ranked: dict[
+            tuple[object, ProviderName, str | None], tuple[int, Sequence[CatalogPackage], object]
+        ] = {}
         self._background = BackgroundLoop("catalog-refresh", self._loop)
 
     # -- snapshots ------------------------------------------------------------------
@@ -117,7 +120,7 @@ class Catalog:
             **{(provider, code): tuple(found) for code, found in covering.items()},
         }
         self._snapshots[provider] = snapshot
-        self.sort_keys = {}
+        self.ranked = {k: v for k, v in self.ranked.items() if k[1] is not provider}
         if self.on_install is not None:
             self.on_install()
 

@@ -7,6 +7,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 
 import orjson
 
@@ -158,22 +159,9 @@ def _num(value: Decimal | int | None, width: int = 24) -> str:
 
 
 def _sort_key(context: Context, order: PackageOrder) -> Callable[[CatalogPackage], SortKey]:
-    """Total order: the chosen measure, then USD price, provider and id (stable cursors).
-
-    Keys are cached on the catalog: formatting Decimals is most of a search's cost."""
-    cache = context.services.catalog.sort_keys
-    generation = context.services.prices.generation
+    """Total order: the chosen measure, then USD price, provider and id (stable cursors)."""
 
     def key(package: CatalogPackage) -> SortKey:
-        slot = (order, package.provider, package.package_id)
-        hit = cache.get(slot)
-        if hit is not None and hit[0] is package and hit[1] == generation:
-            return hit[2]  # type: ignore[return-value]  # stored by this function
-        value = compute(package)
-        cache[slot] = (package, generation, value)
-        return value
-
-    def compute(package: CatalogPackage) -> SortKey:
         usd = _num(price_usd(context, package))
         tail = (usd, package.provider.value, package.package_id)
         if order is PackageOrder.PRICE_PER_GB:
@@ -207,24 +195,56 @@ def _decode_cursor(cursor: str, order: PackageOrder) -> SortKey:
     raise InvalidInput("after", "Not a cursor this API returned for this ordering.")
 
 
-async def _snapshot(
+Row = tuple[SortKey, CatalogPackage]
+
+
+async def _by_provider(
     context: Context, provider: ProviderName | None, country: str | None = None
-) -> tuple[list[CatalogPackage], list[ProviderFailure]]:
+) -> tuple[list[tuple[ProviderName, Sequence[CatalogPackage]]], list[ProviderFailure]]:
     providers: Sequence[ProviderName] = (
         [provider] if provider is not None else list(context.providers.enabled())
     )
     failures: list[ProviderFailure] = []
-    packages: list[CatalogPackage] = []
+    found: list[tuple[ProviderName, Sequence[CatalogPackage]]] = []
     catalog = context.services.catalog
     for name in providers:
         try:
             if country is not None:
-                packages.extend(await catalog.covering(name, country))
+                found.append((name, await catalog.covering(name, country)))
             else:
-                packages.extend(await catalog.packages(name))
+                found.append((name, await catalog.packages(name)))
         except ProviderFailure as exc:
             failures.append(exc)
-    return packages, failures
+    return found, failures
+
+
+async def _snapshot(
+    context: Context, provider: ProviderName | None, country: str | None = None
+) -> tuple[list[CatalogPackage], list[ProviderFailure]]:
+    found, failures = await _by_provider(context, provider, country)
+    return [p for _, packages in found for p in packages], failures
+
+
+def _ranked(
+    context: Context,
+    order: PackageOrder,
+    provider: ProviderName,
+    country: str | None,
+    packages: Sequence[CatalogPackage],
+) -> Sequence[Row]:
+    """`packages` sorted for `order`, once per snapshot and rates generation: formatting
+    and comparing the keys is most of a search's cost, and the same few destinations are
+    searched again and again."""
+    cache = context.services.catalog.ranked
+    generation = context.services.prices.generation
+    slot = (order, provider, country)
+    hit = cache.get(slot)
+    if hit is not None and hit[0] == generation and hit[1] is packages:
+        return hit[2]  # type: ignore[return-value]  # stored below, by this function
+    key = _sort_key(context, order)
+    rows = sorted(((key(p), p) for p in packages), key=itemgetter(0))
+    cache[slot] = (generation, packages, rows)
+    return rows
 
 
 async def search_packages(
@@ -238,9 +258,11 @@ async def search_packages(
     query = query.validate()
     size = check_page_size(first)
     start = _decode_cursor(after, order) if after is not None else None
-    packages, failures = await _snapshot(context, query.provider, query.country)
-    key = _sort_key(context, order)
-    rows = sorted(((key(p), p) for p in packages if query.matches(p)), key=lambda r: r[0])
+    found, failures = await _by_provider(context, query.provider, query.country)
+    ranked = [_ranked(context, order, name, query.country, pkgs) for name, pkgs in found]
+    rows = [row for rows in ranked for row in rows if query.matches(row[1])]
+    if len(ranked) > 1:
+        rows.sort(key=itemgetter(0))  # a merge of sorted runs, which Timsort does in C
     total = len(rows)
     if start is not None:
         rows = [row for row in rows if row[0] > start]
