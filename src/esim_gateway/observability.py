@@ -38,6 +38,9 @@ __all__ = [
     "redact_event",
 ]
 
+_PROVIDER_LOG = logging.getLogger("esim_gateway.provider")
+_ACCESS_LOG = logging.getLogger("esim_gateway.access")
+
 _SENSITIVE = {
     "authorization",
     "token",
@@ -289,14 +292,16 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
                 stats.call_ended()
             self._metrics.provider_calls.labels(self._provider, endpoint, status).inc()
             self._metrics.provider_seconds.labels(self._provider, endpoint).observe(elapsed)
-            structlog.get_logger("esim_gateway.provider").debug(
-                "provider call",
-                provider=self._provider,
-                method=request.method,
-                endpoint=endpoint,
-                status=status,
-                ms=round(elapsed * 1000, 2),
-            )
+            # checked first: structlog would build and filter the event on every call
+            if _PROVIDER_LOG.isEnabledFor(logging.DEBUG):
+                structlog.get_logger(_PROVIDER_LOG.name).debug(
+                    "provider call",
+                    provider=self._provider,
+                    method=request.method,
+                    endpoint=endpoint,
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
+                )
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -341,7 +346,7 @@ class RequestMiddleware:
             self.metrics.request_seconds.labels(route).observe(total)
             if path == "/graphql":
                 self.metrics.overhead_seconds.observe(stats.overhead())
-            if path != "/metrics":
+            if path != "/metrics" and _ACCESS_LOG.isEnabledFor(logging.INFO):
                 self.log.info(
                     "request",
                     method=scope.get("method"),
