@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
@@ -219,6 +220,10 @@ async def _follow_roamify_rates(services: Services, settings: Settings) -> None:
         await asyncio.sleep(max(60.0, settings.catalog_ttl))
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def freeze_long_lived() -> None:
     """Takes every object alive now out of the cyclic GC's reach.
 
@@ -278,7 +283,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # SQLite is a local file: a liveness ping per checkout would only add latency
         engine = create_async_engine(
-            settings.database_url, pool_pre_ping=not settings.database_url.startswith("sqlite")
+            settings.database_url,
+            pool_pre_ping=not settings.database_url.startswith("sqlite"),
+            # JSON columns (a catalog snapshot is megabytes) encoded by orjson, not json
+            json_serializer=_json_text,
         )
         resources.engine = engine
         ledger = Ledger(engine, read_cache_ttl=2.0 if optimised else 0.0)

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -52,8 +52,12 @@ class CatalogStatus:
     last_error: str | None
 
 
+_PACKAGE_FIELDS = tuple(f.name for f in fields(CatalogPackage))
+
+
 def _to_json(package: CatalogPackage) -> dict[str, Any]:
-    data = asdict(package)
+    # a shallow copy: `asdict` deep-copies every value, ~10x slower on a 7,000-plan snapshot
+    data = {name: getattr(package, name) for name in _PACKAGE_FIELDS}
     data["provider"] = package.provider.value
     data["destination"] = package.destination.value
     data["price"] = {"amount": str(package.price.amount), "currency": package.price.currency}
