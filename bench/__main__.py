@@ -3,75 +3,220 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
+import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import catalog, overhead
+from bench import catalog, load, micro
+from bench.load import Run
 
 
-def _overhead_section(load: dict[str, Any]) -> str:
-    rows = []
-    for concurrency, row in load["p1_p4"].items():
-        rows.append(
-            f"| {concurrency} | {row['direct']['p50_ms']:.2f} ms"
-            f" | {row['gateway']['p50_ms']:.2f} ms"
-            f" | {row['p50_ratio']:.2f}x | {row['p99_ratio']:.2f}x"
-            f" | {row['direct']['rps']:.0f} | {row['gateway']['rps']:.0f}"
-            f" | {row['throughput_ratio']:.0%} |"
-        )
-    p2 = ", ".join(f"N={n}: {calls}" for n, calls in load["p2_upstream_calls"].items())
+def _verdict(ok: bool) -> str:
+    return "holds" if ok else "**does not hold**"
+
+
+def _catalog_section(result: dict[str, Any]) -> str:
+    layer, request = result["layer_ratio"], result["request_ratio"]
     return (
-        "## P1/P4: `order(id)` through the gateway vs a bare endpoint (same provider call)\n\n"
-        "Three processes on loopback: the Roamify simulator, `esim-gateway serve` and a bare"
-        " Starlette endpoint making the same `GET /api/esim/order` with the same client stack"
-        " (httpx over httpx-aiohttp). A bounded asyncio client, 3 s per cell after warm-up."
-        " Targets: p50 ratio <= 1.3, throughput >= 75 %.\n\n"
-        "| concurrency | direct p50 | gateway p50 | p50 ratio | p99 ratio | direct req/s |"
-        " gateway req/s | throughput |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n"
-        + "\n".join(rows)
-        + "\n\nThe targets do not hold yet. Profiling `order(id)` first put most of its time in"
-        " the ledger read; a short-lived read cache evicted by the LISTEN/NOTIFY change events"
-        " took the p50 ratio from 3.3x to the figure above. What remains is Strawberry's"
-        " execution, authentication, per-request loaders and logging around a 0.3 ms provider"
-        " call.\n\n"
-        f"## P2: upstream calls for N orders with their eSIMs\n\n{p2}.\n\n"
-        "Two calls per Roamify order (the order, and its eSIM list): one per distinct upstream"
-        " resource, never more with duplicates or aliases, but growing with N because Roamify"
-        " has no batch read by order id.\n"
+        "## Catalog: a filtered `packages` query served from the snapshot\n\n"
+        "Query: plans covering JP, at least 7 days and 3,000 MB, cheapest 20, with prices"
+        " (~280 fields). Baseline: the same filter, order and page computed by a plain Python"
+        " function scanning the same snapshot, returning the same values. Median of"
+        f" {result['rounds']} rounds after warm-up, in one process. 'GraphQL layer' is"
+        " `schema.execute` with the request's context; 'HTTP request' adds the ASGI view"
+        " (authentication, limits, JSON) and an in-process ASGI client.\n\n"
+        "| plans in snapshot | snapshot memory | plain function | GraphQL layer | ratio |"
+        " HTTP request | ratio |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| {result['plans']} | {result['snapshot_mb']} MB | {result['plain_ms']} ms"
+        f" | {result['layer_ms']} ms | {layer}x | {result['request_ms']} ms | {request}x |\n\n"
+        "Rounds are interleaved (plain, layer, request, plain, ...), as requests are served"
+        " among other work. Run alone in a tight loop, with the snapshot hot in the CPU"
+        f" caches, the plain scan takes {result['plain_alone_ms']} ms, and against that the"
+        f" layer is {result['layer_ratio_alone']}x.\n\n"
+        f"Goal: the GraphQL layer adds no more than 2x: {_verdict(layer <= 2)}."
+        + (
+            ""
+            if layer <= 2
+            else f" The resolver alone (country index, lists pre-sorted per destination,"
+            f" filter, page) takes {result['resolver_ms']} ms, less than the plain scan; the"
+            f" other {result['layer_ms'] - result['resolver_ms']:.2f} ms are Strawberry and"
+            " graphql-core completing ~280 fields (a few microseconds each, P7 below), which"
+            " no option of either removes. Reaching 2x would take a different executor for"
+            " this query shape."
+        )
+        + "\n"
+    )
+
+
+def _run_cells(cells: dict[str, Run], baseline: str, subject: str) -> str:
+    base, mine = cells[baseline], cells[subject]
+    return (
+        f"| {base.p50_ms:.2f} ms | {mine.p50_ms:.2f} ms | {mine.p50_ms / base.p50_ms:.2f}x"
+        f" | {mine.p99_ms / base.p99_ms:.2f}x | {base.rps:.0f} | {mine.rps:.0f}"
+        f" | {mine.rps / base.rps:.0%} |"
+    )
+
+
+def _micro_section(result: dict[str, Any]) -> str:
+    p7, p8, p9 = result["p7"], result["p8"], result["p9"]
+    ours, default = p9["httpx over aiohttp"], p9["httpx default"]
+    growth = ours["concurrent_50_us"] / ours["sequential_us"]
+    return (
+        "## In-process: where a request's CPU goes (P7, P8, P9)\n\n"
+        "CPU time of this process (waiting not counted), median of 5 batches.\n\n"
+        "| measure | figure | target |\n| --- | --- | --- |\n"
+        f"| P7: 1,000 objects x 3 fields through Strawberry | {p7['ms']:.1f} ms"
+        f" | <= 10 ms: {_verdict(p7['ms'] <= 10)} |\n"
+        f"| P8: cached `{{ __typename }}` through our schema and its extensions"
+        f" | {p8['tuned_us']:.0f} us | <= 100 us: {_verdict(p8['tuned_us'] <= 100)} |\n"
+        f"| P8: the same, naive build (no parser/validation caches) | {p8['naive_us']:.0f} us"
+        " | (baseline) |\n"
+        f"| P9: client CPU per GET, httpx over aiohttp, one at a time"
+        f" | {ours['sequential_us']:.0f} us"
+        f" | <= 300 us: {_verdict(ours['sequential_us'] <= 300)} |\n"
+        f"| P9: the same, 50 at once | {ours['concurrent_50_us']:.0f} us"
+        f" | <= 1.5x of one at a time ({growth:.2f}x): {_verdict(growth <= 1.5)} |\n"
+        f"| P9: httpx's default transport, one at a time / 50 at once"
+        f" | {default['sequential_us']:.0f} / {default['concurrent_50_us']:.0f} us"
+        " | (why the adapters use the aiohttp transport) |\n\n"
+        "QUALITY.md measured P7 at 8.6 ms and httpx over aiohttp at 228 us per GET on its"
+        " reference machine: the same library code runs"
+        f" {statistics.mean([p7['ms'] / 8.6, ours['sequential_us'] / 228]):.1f}x slower"
+        " here, which matters for the absolute budgets below (0.5 ms added p50, 1,000"
+        " requests per core-second); the ratios compare like with like.\n"
+    )
+
+
+def _load_section(
+    result: dict[str, Any], seconds: float, runs: int, micro_result: dict[str, Any]
+) -> str:
+    header = (
+        "| concurrency | direct p50 | gateway p50 | p50 ratio | p99 ratio | direct req/s"
+        " | gateway req/s | throughput |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    p1 = result["p1_p4"]
+    c1, c10 = p1[1], p1[10]
+    p1_ok = c1["gateway"].p50_ms / c1["direct"].p50_ms <= 1.3
+    p4_ok = all(p1[c]["gateway"].rps / p1[c]["direct"].rps >= 0.75 for c in (1, 10))
+    trivial = result["p3"]
+    p3_ratio = trivial["gateway"].rps / trivial["plain"].rps
+    naive = result["naive"]
+    naive_ratio = naive["tuned"].rps / naive["naive"].rps
+    p5 = result["p5"]
+    per_core = p5["requests"] / p5["cpu_seconds"]
+    gateway_us = p5["cpu_seconds"] / p5["requests"] * 1e6
+    bare_us = p5["bare_cpu_seconds"] / p5["bare_requests"] * 1e6
+    trivial_us = micro_result["p8"]["tuned_us"]
+    tail: Run = result["p6"]["run"]
+    tail_ratio = tail.p99_ms / tail.p50_ms
+    bare_tail: Run = result["p6"]["bare"]
+    bare_tail_ratio = bare_tail.p99_ms / bare_tail.p50_ms
+    memory = result["memory"]
+    growth = memory["rss_10k_mb"] / memory["rss_1k_mb"] - 1
+    batch = result["batch"]
+    batch_ratio = batch["graphql_ms"] / batch["rest_ms"]
+    p2 = ", ".join(f"N={n}: {calls}" for n, calls in result["p2_upstream_calls"].items())
+    return (
+        "## Load over loopback\n\n"
+        "Processes: the provider simulator, `esim-gateway serve` (live mode, an API key,"
+        " SQLite ledger), a bare Starlette app making the same provider call with the same"
+        " client stack (httpx over httpx-aiohttp), and the naive build. Gateway and"
+        " baselines pinned to core 0 (`taskset`), simulator and load generator on core 1."
+        " Load: a keep-alive HTTP/1.1 client on raw asyncio streams; each cell is a 1 s"
+        f" warm-up then {runs} interleaved runs of {seconds:g} s, median run shown.\n\n"
+        "### P1/P4: `order(id)` vs a bare endpoint doing the same provider call\n\n"
+        "Targets: p50 ratio <= 1.3 at concurrency 1, throughput >= 75 %.\n\n"
+        f"{header}\n"
+        f"| 1 {_run_cells(c1, 'direct', 'gateway')}\n"
+        f"| 10 {_run_cells(c10, 'direct', 'gateway')}\n\n"
+        f"P1 {_verdict(p1_ok)}; P4 {_verdict(p4_ok)}. Why, in figures: at saturation the"
+        f" gateway process spends {gateway_us:.0f} us of CPU per `order(id)` and the bare"
+        f" endpoint {bare_us:.0f} us (P5 below), so the gateway's own work is"
+        f" {gateway_us - bare_us:.0f} us per request: the view (API key, CSRF and"
+        " body checks, rate limit, request id, metrics, access log), Strawberry's operation"
+        f" machinery ({trivial_us:.0f} us for a cached `{{ __typename }}`, P8), the ledger"
+        " read (from its 2 s cache), per-request loaders and the adapter layers (retry"
+        " context, circuit breaker, parsing the provider's JSON into our models). At"
+        " concurrency 1 that CPU time is added to the latency; at concurrency 10 throughput"
+        f" is bounded by CPU per request ({bare_us / gateway_us:.0%} = bare / gateway)."
+        " A 1.3x p50 would leave the gateway about 0.3 ms for all of that, less than"
+        " Strawberry alone takes on this machine. Done so far: the aiohttp transport, parser"
+        " and validation caches, cached limit checks, fewer extensions, the ledger read"
+        " cache, orjson, and a frozen long-lived heap (gc.freeze).\n\n"
+        "### P3: `{ __typename }` vs a plain Starlette JSON endpoint (concurrency 10)\n\n"
+        f"| plain req/s | gateway req/s | ratio |\n| --- | --- | --- |\n"
+        f"| {trivial['plain'].rps:.0f} | {trivial['gateway'].rps:.0f} | {p3_ratio:.0%} |\n\n"
+        f"Target >= 20 %: {_verdict(p3_ratio >= 0.2)}.\n\n"
+        "### Tuned vs naive build, `order(id)` at concurrency 10\n\n"
+        "Naive: the same gateway without the parser, validation and ledger read caches,"
+        " on httpx's default transport.\n\n"
+        "| naive req/s | tuned req/s | ratio |\n| --- | --- | --- |\n"
+        f"| {naive['naive'].rps:.0f} | {naive['tuned'].rps:.0f} | {naive_ratio:.2f}x |\n\n"
+        f"Target >= 4x: {_verdict(naive_ratio >= 4)}.\n\n"
+        "### P5: requests per core-second, `order(id)` at saturation\n\n"
+        f"{p5['requests']} requests in {p5['cpu_seconds']:.2f} CPU seconds of the gateway"
+        f" process: **{per_core:.0f} requests per core-second** (reported; the QUALITY.md"
+        f" aim is 1,000: {_verdict(per_core >= 1000)}). The bare endpoint, same provider"
+        f" call: {p5['bare_requests'] / p5['bare_cpu_seconds']:.0f} per core-second.\n\n"
+        "### P6: tail latency at a fixed arrival rate\n\n"
+        f"{result['p6']['rate']:.0f} requests/s (half the capacity measured just before)"
+        f" for {result['p6']['seconds']:g} s, open loop (latency counted from when each"
+        f" request was due): p50 {tail.p50_ms:.2f} ms, p99 {tail.p99_ms:.2f} ms,"
+        f" p99/p50 = {tail_ratio:.2f}, {tail.errors} errors of {tail.requests}. The bare"
+        f" endpoint at the same rate: p50 {bare_tail.p50_ms:.2f} ms, p99"
+        f" {bare_tail.p99_ms:.2f} ms, p99/p50 = {bare_tail_ratio:.2f}.\n\n"
+        f"Target p99 <= 3x p50 with zero errors: {_verdict(tail_ratio <= 3 and not tail.errors)}"
+        ". Full garbage collections were the long pauses (up to ~100 ms every few thousand"
+        " requests with the catalog in the heap, measured with `gc.callbacks`); the server"
+        " now freezes its long-lived objects after start-up and after each snapshot, which"
+        " took this ratio from 32x to single digits. What remains is queueing on one core"
+        " (a request arriving behind one or two others waits their service time, three times"
+        " the bare endpoint's here), the shorter young-generation collections, and the"
+        " simulator sharing its core with the load generator, which the bare endpoint's"
+        " own ratio at the same rate shows.\n\n"
+        "### Memory\n\n"
+        f"Gateway RSS after 1,000 requests: {memory['rss_1k_mb']:.1f} MB; after 10,000:"
+        f" {memory['rss_10k_mb']:.1f} MB ({growth:+.1%}). Target: no growth beyond 10 %:"
+        f" {_verdict(growth <= 0.10)}.\n\n"
+        "### A batch of 50 orders vs 50 REST calls\n\n"
+        f"`orders(first: 50)` with each order's eSIMs (fresh provider reads) vs a client"
+        f" calling `GET /api/esim/order` 50 times one by one, {batch['latency_ms']:.0f} ms of"
+        f" provider latency on every call: {batch['graphql_ms']:.0f} ms vs"
+        f" {batch['rest_ms']:.0f} ms, ratio {batch_ratio:.2f}. Target <= 0.2:"
+        f" {_verdict(batch_ratio <= 0.2)}.\n\n"
+        "### P2: upstream calls for N orders with their eSIMs\n\n"
+        f"{p2}. Two calls per Roamify order (the order, and its eSIM list): one per distinct"
+        " upstream resource, never more with duplicates or aliases (tests assert it), but"
+        " growing with N because Roamify has no batch read by order id.\n"
     )
 
 
 def main() -> int:
-    result = asyncio.run(catalog.run())
-    load = overhead.run(seconds=3.0)
+    seconds = float(os.environ.get("BENCH_SECONDS", "3"))
+    runs = int(os.environ.get("BENCH_RUNS", "3"))
+    tail_seconds = float(os.environ.get("BENCH_TAIL_SECONDS", "20"))
+    catalog_result = asyncio.run(catalog.run())
+    micro_result = micro.run()
+    load_result = load.run(seconds=seconds, runs=runs, tail_seconds=tail_seconds)
     out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
         "# Benchmarks\n\n"
-        f"Produced by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
-        f" Python {platform.python_version()}, {platform.machine()}. Every figure is a ratio"
-        " against a baseline measured in the same run.\n\n"
-        "## Catalog: filtered `packages` query from the snapshot\n\n"
-        "Query: plans covering JP, at least 7 days and 3,000 MB, cheapest 20, with prices."
-        " Baseline: the same filter, order and page as a plain Python function over the"
-        " same snapshot. Median of 200 rounds after 20 warm-up rounds, in process (ASGI).\n\n"
-        "| plans in snapshot | memory allocated while loading | plain function | GraphQL request"
-        " | ratio |\n"
-        "| --- | --- | --- | --- | --- |\n"
-        f"| {result['plans']} | {result['snapshot_mb']} MB | {result['plain_ms']} ms |"
-        f" {result['graphql_ms']} ms | {result['ratio']}x |\n\n"
-        "The goal was at most 2x. It does not hold: the plain function only filters a"
-        " country index and slices, while the request also parses and validates the"
-        " document (cached), runs the limits, and resolves and serialises ~200 fields"
-        " through graphql-core, about 2.5 ms of the total. Done so far: a per-country"
-        " index, memoised USD conversion, attribute fields on `Package` (no resolver per"
-        " field), cache-friendly validation rules and cached cost/directive checks, which"
-        " took the ratio from 12x to the figure above.\n\n" + _overhead_section(load)
+        f"Produced by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d %H:%M}"
+        f" UTC, Python {platform.python_version()}, {platform.machine()},"
+        f" {os.cpu_count()} cores. Every figure is a ratio against a baseline measured in"
+        " the same run; absolute numbers are this machine's only.\n\n"
+        + _catalog_section(catalog_result)
+        + "\n"
+        + _micro_section(micro_result)
+        + "\n"
+        + _load_section(load_result, seconds, runs, micro_result)
     )
-    print(result)
+    print(f"wrote {out}")
     return 0
 
 

@@ -262,10 +262,6 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         status = "error"
         try:
-            if not self._tracing.enabled:
-                response = await self._inner.handle_async_request(request)
-                status = str(response.status_code)
-                return response
             with self._tracing.span(
                 f"{request.method} {endpoint}",
                 client=True,

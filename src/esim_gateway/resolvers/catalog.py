@@ -260,7 +260,7 @@ async def search_packages(
     start = _decode_cursor(after, order) if after is not None else None
     found, failures = await _by_provider(context, query.provider, query.country)
     ranked = [_ranked(context, order, name, query.country, pkgs) for name, pkgs in found]
-    rows = [row for rows in ranked for row in rows if query.matches(row[1])]
+    rows = [row for sorted_rows in ranked for row in sorted_rows if query.matches(row[1])]
     if len(ranked) > 1:
         rows.sort(key=itemgetter(0))  # a merge of sorted runs, which Timsort does in C
     total = len(rows)
