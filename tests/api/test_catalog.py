@@ -286,3 +286,17 @@ async def test_a_new_exchange_rate_reorders_the_next_search(gateway: Gateway) ->
     after = await usd_prices()
     assert [p for _, p in after] == sorted(p for _, p in after)
     assert after[0][0] == "ROAMIFY" and after[-1][0] == "SIMPLIFYTRIP"
+
+
+async def test_a_package_id_resolves_back_to_the_package_through_node(gateway: Gateway) -> None:
+    listed = (await gateway.execute("{ packages(first: 3) { edges { node { id packageId } } } }"))[
+        "packages"
+    ]["edges"]
+    for edge in listed:
+        found = (
+            await gateway.execute(
+                "query($id: ID!) { node(id: $id) { __typename id ... on Package { packageId } } }",
+                id=edge["node"]["id"],
+            )
+        )["node"]
+        assert found == {"__typename": "Package", **edge["node"]}

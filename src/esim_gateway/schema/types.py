@@ -354,6 +354,9 @@ class Package(relay.Node):
     # Plain attributes, filled once in `package_from`: a page of plans resolves
     # hundreds of these fields, and attribute fields skip the resolver machinery.
     global_key: relay.NodeID[str]
+    # The same ID relay.Node's resolver would give, as an attribute: that resolver is a
+    # tenth of a catalog page's execution time.
+    id: relay.GlobalID = strawberry.field(description="The Globally Unique ID of this object")
     package: strawberry.Private[base.CatalogPackage]
     provider: Provider
     package_id: str = strawberry.field(
@@ -425,8 +428,10 @@ def package_from(package: base.CatalogPackage, context: Context) -> Package:
     from esim_gateway.resolvers import catalog
 
     usd = context.services.prices.usd(package.price)
+    key = catalog.package_key(package)
     return Package(
-        global_key=catalog.package_key(package),
+        global_key=key,
+        id=relay.GlobalID("Package", key),
         package=package,
         provider=Provider(package.provider.value),
         package_id=package.package_id,
