@@ -34,21 +34,22 @@ def _catalog_section(result: dict[str, Any]) -> str:
         f"| {result['plans']} | {result['snapshot_mb']} MB | {result['plain_ms']} ms"
         f" | {result['layer_ms']} ms | {layer}x | {result['request_ms']} ms | {request}x |\n\n"
         "Rounds are interleaved (plain, layer, request, plain, ...), as requests are served"
-        " among other work. Run alone in a tight loop, with the snapshot hot in the CPU"
-        f" caches, the plain scan takes {result['plain_alone_ms']} ms, and against that the"
-        f" layer is {result['layer_ratio_alone']}x.\n\n"
-        f"Goal: the GraphQL layer adds no more than 2x: {_verdict(layer <= 2)}."
-        + (
-            ""
-            if layer <= 2
-            else f" The resolver alone (country index, lists pre-sorted per destination,"
-            f" filter, page) takes {result['resolver_ms']} ms, less than the plain scan; the"
-            f" other {result['layer_ms'] - result['resolver_ms']:.2f} ms are Strawberry and"
-            " graphql-core completing ~280 fields (a few microseconds each, P7 below), which"
-            " no option of either removes. Reaching 2x would take a different executor for"
-            " this query shape."
-        )
-        + "\n"
+        " among other work. Each run alone in a tight loop instead, its own data hot in"
+        f" the CPU caches, the plain scan takes {result['plain_alone_ms']} ms and the layer"
+        f" {result['layer_alone_ms']} ms: {result['layer_ratio_alone']}x. The scan gains"
+        " most from hot caches (it touches every plan of the snapshot), so that figure is"
+        " the pessimistic reading of the goal.\n\n"
+        "Goal: the GraphQL layer adds no more than 2x:"
+        f" {_verdict(layer <= 2 and result['layer_ratio_alone'] <= 2)} in both readings"
+        f" (interleaved: {_verdict(layer <= 2)})."
+        f" The resolver alone (country index, lists pre-sorted per destination, filter,"
+        f" page) takes {result['resolver_ms']} ms, less than the plain scan; the other"
+        f" {result['layer_ms'] - result['resolver_ms']:.2f} ms are Strawberry and"
+        " graphql-core completing ~280 fields (a few microseconds each, P7 below). Done so"
+        " far: the country index, pre-sorted lists, attribute fields (no resolver per field,"
+        " `Package.id` included), Package objects reused across requests, cached document"
+        " checks; together they took the interleaved ratio from 12x to the figure above."
+        " What remains would take a different executor for this query shape.\n"
     )
 
 

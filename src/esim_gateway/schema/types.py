@@ -424,10 +424,28 @@ class Package(relay.Node):
         return Money(amount=retail.amount, currency=retail.currency)
 
 
+#: Packages already built, by id() of their catalog package: pages of the same destinations
+#: are served again and again from one snapshot. The entry keeps its catalog package alive
+#: and is used only for that very object at the same USD price, so it is never stale.
+_BUILT_PACKAGES: dict[int, tuple[base.CatalogPackage, Decimal | None, Package]] = {}
+_BUILT_PACKAGES_MAX = 4096
+
+
 def package_from(package: base.CatalogPackage, context: Context) -> Package:
+    usd = context.services.prices.usd(package.price)
+    hit = _BUILT_PACKAGES.get(id(package))
+    if hit is not None and hit[0] is package and hit[1] == usd:
+        return hit[2]
+    built = _build_package(package, usd)
+    if len(_BUILT_PACKAGES) >= _BUILT_PACKAGES_MAX:
+        _BUILT_PACKAGES.clear()
+    _BUILT_PACKAGES[id(package)] = (package, usd, built)
+    return built
+
+
+def _build_package(package: base.CatalogPackage, usd: Decimal | None) -> Package:
     from esim_gateway.resolvers import catalog
 
-    usd = context.services.prices.usd(package.price)
     key = catalog.package_key(package)
     return Package(
         global_key=key,
