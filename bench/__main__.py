@@ -112,6 +112,7 @@ def _load_section(
     gateway_us = p5["cpu_seconds"] / p5["requests"] * 1e6
     bare_us = p5["bare_cpu_seconds"] / p5["bare_requests"] * 1e6
     trivial_us = micro_result["p8"]["tuned_us"]
+    rate = result["p6"]["rate"]
     tail: Run = result["p6"]["run"]
     tail_ratio = tail.p99_ms / tail.p50_ms
     bare_tail: Run = result["p6"]["bare"]
@@ -177,14 +178,15 @@ def _load_section(
         f" endpoint at the same rate: p50 {bare_tail.p50_ms:.2f} ms, p99"
         f" {bare_tail.p99_ms:.2f} ms, p99/p50 = {bare_tail_ratio:.2f}.\n\n"
         f"Target p99 <= 3x p50 with zero errors: {_verdict(tail_ratio <= 3 and not tail.errors)}"
-        ". Full garbage collections were the long pauses (up to ~100 ms every few thousand"
-        " requests with the catalog in the heap, measured with `gc.callbacks`); the server"
-        " now freezes its long-lived objects after start-up and after each snapshot, which"
-        " took this ratio from 32x to single digits. What remains is queueing on one core"
-        " (a request arriving behind one or two others waits their service time, three times"
-        " the bare endpoint's here), the shorter young-generation collections, and the"
-        " simulator sharing its core with the load generator, which the bare endpoint's"
-        " own ratio at the same rate shows.\n\n"
+        ". Full garbage collections were the long stalls: up to ~100 ms every few thousand"
+        " requests with the catalog in the heap, and many 50-100 ms ones while a catalog"
+        " refresh builds its snapshot (measured with `gc.callbacks`). The server now freezes"
+        " its long-lived objects and defers full collections while a snapshot is built"
+        " (`esim_gateway.heap`), which removed those pauses. What remains is queueing: at"
+        f" this rate the gateway's core is ~{rate * gateway_us / 1e6:.0%} busy and the bare"
+        f" endpoint's ~{rate * bare_us / 1e6:.0%}, so bursts of arrivals wait behind each"
+        " other far more often for the gateway; on this shared machine p99 also varies a"
+        " lot between runs (from 5x to 45x p50 over this session's runs).\n\n"
         "### Memory\n\n"
         f"Gateway RSS after 1,000 requests: {memory['rss_1k_mb']:.1f} MB; after 10,000:"
         f" {memory['rss_10k_mb']:.1f} MB ({growth:+.1%}). Target: no growth beyond 10 %:"

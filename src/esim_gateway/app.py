@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.context import Services
 from esim_gateway.dataloaders.catalog import Catalog
+from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
@@ -224,22 +224,6 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def freeze_long_lived() -> None:
-    """Takes every object alive now out of the cyclic GC's reach.
-
-    A full collection walks every tracked object; with a catalog snapshot (~10^5 objects)
-    and the schema in the heap that is a pause of up to ~100 ms every few thousand
-    requests, which is what the P6 tail-latency benchmark measured. After start-up (and,
-    via `Catalog.on_install`, after each new snapshot) those objects live for the life
-    of the process, so they are frozen (`gc.freeze`, as Instagram does); reference
-    counting still frees them when a snapshot is replaced. Only for a process that hosts
-    this one app: frozen cyclic garbage is never collected, which a test process that
-    builds hundreds of apps could not afford.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -260,7 +244,7 @@ def create_app(
     `tracer_provider` (an OpenTelemetry one) receives the spans instead of the configured one;
     `optimised=False` drops the parser, validation and ledger read caches: the naive build
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
-    server process that hosts only this app (see `freeze_long_lived`).
+    server process that hosts only this app (see `esim_gateway.heap`).
     """
     settings = (settings or Settings()).with_sandbox_credentials()
     if settings.is_sandbox and sandboxes is None:
@@ -316,7 +300,7 @@ def create_app(
             providers,
             ttl=settings.catalog_ttl,
             ledger=ledger,
-            on_install=gc.freeze if freeze_heap else None,
+            heap=ServerHeap() if freeze_heap else None,
         )
         reconciler = Reconciler(ledger, driver, interval=reconcile_interval)
         services = Services(

@@ -83,9 +83,9 @@ def sandbox(args: argparse.Namespace) -> int:
         "X-Signature with ck_test_sandbox)",
         file=sys.stderr,
     )
-    from esim_gateway.app import freeze_long_lived
+    from esim_gateway.heap import freeze_long_lived
 
-    freeze_long_lived()  # the seeded catalogs and state: see freeze_long_lived
+    freeze_long_lived()  # the seeded catalogs and state: see esim_gateway.heap
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
 

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +24,7 @@ from typing import Any
 
 from esim_gateway.background import BackgroundLoop
 from esim_gateway.errors import ProviderFailure
+from esim_gateway.heap import ServerHeap
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.providers.base import CatalogPackage, DestinationKind, Money, ProviderName
 from esim_gateway.providers.registry import Providers
@@ -83,13 +84,13 @@ class Catalog:
         *,
         ttl: float = 300.0,
         ledger: Ledger | None = None,
-        on_install: Callable[[], None] | None = None,
+        heap: ServerHeap | None = None,
     ) -> None:
         self.providers = providers
         self.ttl = ttl
         self.ledger = ledger
-        #: called after a snapshot is installed (the server freezes the heap there)
-        self.on_install = on_install
+        #: the server process's GC policy (see esim_gateway.heap); None elsewhere
+        self.heap = heap
         self._snapshots: dict[ProviderName, CatalogSnapshot] = {}
         self._index: dict[tuple[ProviderName, str], CatalogPackage] = {}
         #: (provider, ISO2) -> the packages covering that country (local, regional, global)
@@ -125,10 +126,17 @@ class Catalog:
         }
         self._snapshots[provider] = snapshot
         self.ranked = {k: v for k, v in self.ranked.items() if k[1] is not provider}
-        if self.on_install is not None:
-            self.on_install()
+        if self.heap is not None:
+            self.heap.built()
+
+    def _building(self) -> contextlib.AbstractContextManager[None]:
+        return self.heap.building() if self.heap is not None else contextlib.nullcontext()
 
     async def refresh(self, provider: ProviderName) -> CatalogSnapshot | None:
+        with self._building():
+            return await self._refresh(provider)
+
+    async def _refresh(self, provider: ProviderName) -> CatalogSnapshot | None:
         lock = self._locks.setdefault(provider, asyncio.Lock())
         async with lock:
             try:
@@ -156,8 +164,12 @@ class Catalog:
         """Warm start: the last good snapshots from the database."""
         if self.ledger is None:
             return
+        with self._building():
+            await self._load_persisted(self.ledger)
+
+    async def _load_persisted(self, ledger: Ledger) -> None:
         for provider in self.providers.enabled():
-            stored = await self.ledger.load_catalog(provider)
+            stored = await ledger.load_catalog(provider)
             if stored is None or provider in self._snapshots:
                 continue
             fetched_at, rows = stored
