@@ -410,8 +410,8 @@ def test_the_seed_instant_order_carries_full_esims_with_empty_credentials_as_non
     )
     assert creds.android_install_url is not None
     assert esim.apn.automatic is True and esim.apn.name is None and esim.apn.password is None
-    assert not esim.unlimited and not esim.with_call and esim.call_type == "all"
-    assert not esim.with_sms and esim.notes == ()
+    assert not esim.unlimited and not esim.call.included and esim.call.type == "all"
+    assert not esim.sms.included and esim.notes == ()
     assert esim.expired_at == datetime.fromtimestamp(1763373985, UTC)
     assert esim.has_profile
     assert "TEST" not in repr(esim) and "LPA" not in repr(esim.credentials)
@@ -473,13 +473,15 @@ def test_the_grouped_catalog_is_flattened_with_the_groups_country_fields() -> No
     )
     assert basic.group_id == "cambodia-esims" and basic.covered_codes == ("KH",)
     assert basic.price == Decimal("4.99") and basic.days == 7 and basic.data_mb == 1024
-    assert basic.call_amount is None and basic.sms_amount is None  # -1
+    assert basic.call.amount is None and basic.sms.amount is None  # -1
     assert basic.apn is None and basic.apn_automatic is True and basic.throttle is None
     assert not basic.with_topup and not basic.requires_travel_date
     assert unlimited.unlimited and unlimited.data_mb is None and unlimited.with_topup
     assert unlimited.throttle is not None
     assert unlimited.throttle.describe() == "512 Kbps after 2 GB"
-    assert big.data_mb == 5 * 1024 and big.call_amount == 30 and big.with_call and big.with_sms
+    assert (
+        big.data_mb == 5 * 1024 and big.call.amount == 30 and big.call.included and big.sms.included
+    )
     assert big.requires_travel_date and not big.with_usage_check
     assert daily.country_code == "EU" and daily.geography == "regional"
     assert daily.covered_codes == ("FR", "DE")  # upper case, de-duplicated, in order
@@ -596,8 +598,8 @@ def test_the_nested_topup_package_shape_parses() -> None:
     assert package.package_id == "esim-cambodia-7days-3gb-all" and package.days == 7
     assert package.price == Decimal("8.25") and package.data_mb == 3072 and not package.unlimited
     assert package.apn.name == "cellcard" and package.apn.automatic is False
-    assert package.apn.username is None and package.call_amount is None
-    assert package.with_sms and package.sms_amount == 10 and not package.with_call
+    assert package.apn.username is None and package.call.amount is None
+    assert package.sms.included and package.sms.amount == 10 and not package.call.included
     assert package.notes == ("Top-up adds to the current plan.",)
     unlimited = RoamifyTopupPackage.from_json(
         {**TOPUP_PACKAGE, "data": {"isUnlimited": False, "dataAmount": UNLIMITED_DATA}}

@@ -22,6 +22,7 @@ A 2xx body without a required key raises `WireFormatError`; the client turns tha
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ from typing import Any
 __all__ = [
     "MB_PER_UNIT",
     "UNLIMITED_DATA",
+    "RoamifyAllowance",
     "RoamifyApn",
     "RoamifyBalance",
     "RoamifyCountry",
@@ -133,6 +135,34 @@ def _amount(value: Any) -> int | None:
     """A call/SMS allowance: -1 (and any negative) means not applicable -> None."""
     number = _int(value)
     return number if number is not None and number >= 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class RoamifyAllowance:
+    """Voice or SMS of a package or eSIM: flat on catalog packages (`withCall`, `callType`,
+    `callAmount`, `callUnit`), nested under `call` / `sms` on top-up packages and eSIMs."""
+
+    included: bool
+    type: str | None
+    amount: int | None  # -1 on the wire (not applicable) -> None
+    unit: str | None
+
+    @classmethod
+    def voice(cls, d: Mapping[str, Any]) -> RoamifyAllowance:
+        return cls._read(d, "withCall", "call")
+
+    @classmethod
+    def text(cls, d: Mapping[str, Any]) -> RoamifyAllowance:
+        return cls._read(d, "withSMS", "sms")
+
+    @classmethod
+    def _read(cls, d: Mapping[str, Any], flag: str, prefix: str) -> RoamifyAllowance:
+        return cls(
+            included=_bool(d.get(flag)),
+            type=_str(d.get(f"{prefix}Type")),
+            amount=_amount(d.get(f"{prefix}Amount")),
+            unit=_str(d.get(f"{prefix}Unit")),
+        )
 
 
 def money(value: Any) -> Decimal:
@@ -264,14 +294,8 @@ class RoamifyPackage:
     group_id: str | None
     apn_automatic: bool | None
     apn: str | None
-    with_call: bool
-    call_type: str | None
-    call_amount: int | None
-    call_unit: str | None
-    with_sms: bool
-    sms_type: str | None
-    sms_amount: int | None
-    sms_unit: str | None
+    call: RoamifyAllowance
+    sms: RoamifyAllowance
     with_hotspot: bool
     with_data_roaming: bool
     with_destination_install: bool
@@ -311,14 +335,8 @@ class RoamifyPackage:
             group_id=_str(g.get("id")),
             apn_automatic=_flag(d.get("isAPNAutomatic")),
             apn=_str(d.get("apn")),
-            with_call=_bool(d.get("withCall")),
-            call_type=_str(d.get("callType")),
-            call_amount=_amount(d.get("callAmount")),
-            call_unit=_str(d.get("callUnit")),
-            with_sms=_bool(d.get("withSMS")),
-            sms_type=_str(d.get("smsType")),
-            sms_amount=_amount(d.get("smsAmount")),
-            sms_unit=_str(d.get("smsUnit")),
+            call=RoamifyAllowance.voice(d),
+            sms=RoamifyAllowance.text(d),
             with_hotspot=_bool(d.get("withHotspot")),
             with_data_roaming=_bool(d.get("withDataRoaming")),
             with_destination_install=_bool(d.get("withDestinationInstall")),
@@ -415,14 +433,8 @@ class RoamifyTopupPackage:
     unlimited: bool
     data_mb: Decimal | None
     apn: RoamifyApn
-    with_call: bool
-    call_type: str | None
-    call_amount: int | None
-    call_unit: str | None
-    with_sms: bool
-    sms_type: str | None
-    sms_amount: int | None
-    sms_unit: str | None
+    call: RoamifyAllowance
+    sms: RoamifyAllowance
     with_hotspot: bool
     with_data_roaming: bool
     with_destination_install: bool
@@ -447,14 +459,8 @@ class RoamifyTopupPackage:
             unlimited=unlimited,
             data_mb=mb,
             apn=RoamifyApn.from_json(d.get("apn")),
-            with_call=_bool(call.get("withCall")),
-            call_type=_str(call.get("callType")),
-            call_amount=_amount(call.get("callAmount")),
-            call_unit=_str(call.get("callUnit")),
-            with_sms=_bool(sms.get("withSMS")),
-            sms_type=_str(sms.get("smsType")),
-            sms_amount=_amount(sms.get("smsAmount")),
-            sms_unit=_str(sms.get("smsUnit")),
+            call=RoamifyAllowance.voice(call),
+            sms=RoamifyAllowance.text(sms),
             with_hotspot=_bool(d.get("withHotspot")),
             with_data_roaming=_bool(d.get("withDataRoaming")),
             with_destination_install=_bool(d.get("withDestinationInstall")),
@@ -517,10 +523,8 @@ class RoamifyEsim:
     credentials: RoamifyCredentials
     apn: RoamifyApn
     unlimited: bool
-    with_call: bool
-    call_type: str | None
-    with_sms: bool
-    sms_type: str | None
+    call: RoamifyAllowance
+    sms: RoamifyAllowance
     notes: tuple[str, ...]
     created_at: datetime | None
     updated_at: datetime | None
@@ -566,10 +570,8 @@ class RoamifyEsim:
             credentials=RoamifyCredentials.from_json(d.get("esim")),
             apn=RoamifyApn.from_json(d.get("apn")),
             unlimited=_bool(_sub(d, "data").get("isUnlimited")),
-            with_call=_bool(call.get("withCall")),
-            call_type=_str(call.get("callType")),
-            with_sms=_bool(sms.get("withSMS")),
-            sms_type=_str(sms.get("smsType")),
+            call=RoamifyAllowance.voice(call),
+            sms=RoamifyAllowance.text(sms),
             notes=_notes(d.get("notes")),
             created_at=unix_time(d.get("createdAt")),
             updated_at=unix_time(d.get("updatedAt")),
