@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from esim_gateway.errors import GatewayError
 from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
+from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from esim_gateway.schema.extensions import OperationObserver
 from esim_gateway.schema.limits import DocumentLimits, LimitRules
 from esim_gateway.schema.root import Mutation, Query, Subscription
@@ -81,4 +82,5 @@ def build_schema(
         extensions=extensions,
         exception_handlers=EXCEPTION_HANDLERS,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
+        execution_context_class=AttributeFieldsExecutionContext if caches else None,
     )

@@ -1,0 +1,220 @@
+"""Execution with a short path for fields that only read an attribute.
+
+graphql-core executes every field the same way: a resolve info, the resolver, then value
+completion through several layers. For a field that reads an attribute and returns a
+scalar, an enum or an object (most of a catalog page: a 20-plan page is ~280 fields) that
+machinery costs several times what the field itself does. This execution context reads
+such fields directly: scalars and enums are serialised with the same `coerce_output_value`
+the full path uses; objects have their sub-selection executed by graphql-core's own
+`collect_and_execute_subfields`, with its own error handling around it.
+
+Whatever is not plainly a value (an absent attribute, `None`, an exception, a value the
+scalar refuses or that is not of the object type) takes graphql-core's full path, so its
+result and its error are what graphql-core gives. Lists, unions, interfaces, fields with
+arguments or resolvers, and any execution with resolver middleware take the full path too.
+tests/api/test_execution.py checks both paths give the same responses.
+
+graphql-core calls the methods overridden here internal; pyproject pins its minor version.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable
+from typing import Any, NamedTuple
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Undefined,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+
+__all__ = ["AttributeField", "AttributeFieldsExecutionContext", "attribute_fields"]
+
+_DEFINITION = "strawberry-definition"
+_FULL_PATH: Any = object()  # "take graphql-core's full path for this field"
+
+
+class AttributeField(NamedTuple):
+    """A field that returns `getattr(source, attribute)` unchanged."""
+
+    attribute: str
+    field_type: GraphQLOutputType
+    leaf_type: GraphQLScalarType | GraphQLEnumType | None
+    object_type: GraphQLObjectType | None
+
+
+_FIELDS: weakref.WeakKeyDictionary[GraphQLSchema, dict[str, dict[str, AttributeField]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def attribute_fields(
+    schema: GraphQLSchema, object_type: GraphQLObjectType
+) -> dict[str, AttributeField]:
+    """The fields of `object_type` the short path can serve, by field name."""
+    by_type = _FIELDS.get(schema)
+    if by_type is None:
+        by_type = _FIELDS[schema] = {}
+    fields = by_type.get(object_type.name)
+    if fields is None:
+        fields = by_type[object_type.name] = _find_attribute_fields(object_type)
+    return fields
+
+
+def _find_attribute_fields(object_type: GraphQLObjectType) -> dict[str, AttributeField]:
+    found: dict[str, AttributeField] = {}
+    for name, field in object_type.fields.items():
+        definition = (field.extensions or {}).get(_DEFINITION)
+        if not (
+            isinstance(definition, StrawberryField)
+            # Strawberry marks the resolver it gives a field without a resolver, permission
+            # classes or field extensions: it reads the attribute with the configured
+            # default resolver, which must be plain getattr.
+            and getattr(field.resolve, "_is_default", False)
+            and definition.is_basic_field
+            and getattr(definition, "default_resolver", None) is getattr
+            and not field.args
+        ):
+            continue
+        named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+            found[name] = AttributeField(definition.python_name, field.type, named, None)
+        elif isinstance(named, GraphQLObjectType) and _generated_type_check(named):
+            found[name] = AttributeField(definition.python_name, field.type, None, named)
+    return found
+
+
+def _generated_type_check(object_type: GraphQLObjectType) -> bool:
+    """Whether the type's `is_type_of` (if any) is Strawberry's, which ignores its info
+    argument: the short path has no info to give it."""
+    definition = (object_type.extensions or {}).get(_DEFINITION)
+    return isinstance(definition, StrawberryObjectDefinition) and definition.is_type_of is None
+
+
+class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        fields = attribute_fields(self.schema, parent_type)
+        # Strawberry hands every execution a manager; it only matters with middleware in it.
+        if not fields or (self.middleware_manager and self.middleware_manager.middlewares):
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        # From here on, graphql-core's execute_fields with a branch for attribute fields.
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                field = fields.get(field_details_list[0].node.name.value)
+                result = _FULL_PATH
+                if field is not None:
+                    value = getattr(source_value, field.attribute, None)
+                    if value is not None and not isinstance(value, Exception):
+                        if field.leaf_type is not None:
+                            result = _leaf(field.leaf_type, value)
+                        else:
+                            result = self._complete_object(
+                                field, field_details_list, path, response_name,
+                                parent_type, value, position_context,
+                            )  # fmt: skip
+                if result is _FULL_PATH:
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        Path(path, response_name, parent_type.name),
+                        position_context,
+                    )
+                    if result is Undefined:
+                        continue
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return _gather_fields(results, awaitable_fields)
+
+    def _complete_object(
+        self,
+        field: AttributeField,
+        field_details_list: FieldDetailsList,
+        path: Path | None,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        object_type = field.object_type
+        assert object_type is not None
+        if object_type.is_type_of is not None:
+            try:
+                # Strawberry's own check (the only kind let in here) ignores its info
+                if object_type.is_type_of(value, None) is not True:  # type: ignore[arg-type]
+                    return _FULL_PATH
+            except Exception:  # the full path reports it
+                return _FULL_PATH
+        field_path = Path(path, response_name, parent_type.name)
+        try:
+            completed = self.collect_and_execute_subfields(
+                object_type, field_details_list, field_path, value, position_context
+            )
+        except Exception as error:
+            self.handle_field_error(error, field.field_type, field_details_list, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._await_object(completed, field, field_details_list, field_path)
+        return completed
+
+    async def _await_object(
+        self,
+        completed: Awaitable[Any],
+        field: AttributeField,
+        field_details_list: FieldDetailsList,
+        field_path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as error:
+            self.handle_field_error(error, field.field_type, field_details_list, field_path)
+            return None
+
+
+def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, value: Any) -> Any:
+    try:
+        coerced = leaf_type.coerce_output_value(value)
+    except Exception:  # the full path reports it
+        return _FULL_PATH
+    if coerced is None or coerced is Undefined:
+        return _FULL_PATH
+    return coerced
+
+
+async def _gather_fields(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+    if len(awaitable_fields) == 1:
+        name = awaitable_fields[0]
+        results[name] = await results[name]
+    else:
+        awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+    return results
