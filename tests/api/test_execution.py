@@ -114,6 +114,8 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "null in a non-null scalar": {"number": None},
     "a string in an Int": {"number": "seven"},
     "a float in an Int": {"maybe_number": 7.5},
+    "a bool in an Int": {"number": True},
+    "an int in a String": {"leaf": Leaf(number=1, label=5)},  # type: ignore[arg-type]
     "an exception as a value": {"number": ValueError("an exception value")},
     "an unknown enum value": {"colour": "GREEN"},
     "null in a non-null object": {"leaf": None},

@@ -119,26 +119,6 @@ class PackageQuery:
             self.destination,
         )
 
-    def matches(self, package: CatalogPackage) -> bool:
-        """A country also matches regional and global plans that cover it."""
-        if self.country is not None and self.country not in package.country_codes:
-            return False
-        if self.destination is not None and package.destination is not self.destination:
-            return False
-        if self.min_days is not None and package.days < self.min_days:
-            return False
-        if self.max_days is not None and package.days > self.max_days:
-            return False
-        if (
-            self.min_data_mb is not None
-            and not package.unlimited
-            and (package.data_mb is None or package.data_mb < self.min_data_mb)
-        ):
-            return False
-        if self.unlimited is not None and package.unlimited != self.unlimited:
-            return False
-        return not (self.topup is not None and package.topup != self.topup)
-
 
 @dataclass(frozen=True, slots=True)
 class PackagePage:
@@ -247,6 +227,43 @@ def _ranked(
     return rows
 
 
+def _select(query: PackageQuery, rows: list[Row]) -> list[Row]:
+    """The rows whose plan passes the query's filters, provider and country excepted:
+    the rows come from the provider's country index. One pass per filter that is set,
+    each a comprehension with one test, is several times faster than a call per plan."""
+    if query.destination is not None:
+        rows = [r for r in rows if r[1].destination is query.destination]
+    if query.min_days is not None:
+        rows = [r for r in rows if r[1].days >= query.min_days]
+    if query.max_days is not None:
+        rows = [r for r in rows if r[1].days <= query.max_days]
+    if query.min_data_mb is not None:
+        wanted = query.min_data_mb  # unlimited plans meet any amount
+        rows = [
+            r
+            for r in rows
+            if r[1].unlimited or (r[1].data_mb is not None and r[1].data_mb >= wanted)
+        ]
+    if query.unlimited is not None:
+        rows = [r for r in rows if r[1].unlimited == query.unlimited]
+    if query.topup is not None:
+        rows = [r for r in rows if r[1].topup == query.topup]
+    return rows
+
+
+async def _search(
+    context: Context, query: PackageQuery, order: PackageOrder
+) -> tuple[list[Row], list[ProviderFailure]]:
+    """Every plan that meets the (validated) query, sorted for `order`. A country also
+    matches the regional and global plans covering it: the country index holds them."""
+    found, failures = await _by_provider(context, query.provider, query.country)
+    ranked = [_ranked(context, order, name, query.country, pkgs) for name, pkgs in found]
+    rows = _select(query, [row for sorted_rows in ranked for row in sorted_rows])
+    if len(ranked) > 1:
+        rows.sort(key=itemgetter(0))  # a merge of sorted runs, which Timsort does in C
+    return rows, failures
+
+
 async def search_packages(
     context: Context,
     query: PackageQuery,
@@ -258,11 +275,7 @@ async def search_packages(
     query = query.validate()
     size = check_page_size(first)
     start = _decode_cursor(after, order) if after is not None else None
-    found, failures = await _by_provider(context, query.provider, query.country)
-    ranked = [_ranked(context, order, name, query.country, pkgs) for name, pkgs in found]
-    rows = [row for sorted_rows in ranked for row in sorted_rows if query.matches(row[1])]
-    if len(ranked) > 1:
-        rows.sort(key=itemgetter(0))  # a merge of sorted runs, which Timsort does in C
+    rows, failures = await _search(context, query, order)
     total = len(rows)
     if start is not None:
         rows = [row for row in rows if row[0] > start]
@@ -302,11 +315,9 @@ async def best_offers(
     if limit < 1 or limit > 20:
         raise InvalidInput("limit", "limit must be between 1 and 20.")
     query = PackageQuery(country=code, min_days=days, min_data_mb=data_mb)
-    packages, _ = await _snapshot(context, None, code)
-    key = _sort_key(context, PackageOrder.PRICE_USD)
-    fitting = sorted((p for p in packages if query.matches(p)), key=key)
+    rows, _ = await _search(context, query, PackageOrder.PRICE_USD)
     offers = []
-    for package in fitting[:limit]:
+    for _, package in rows[:limit]:
         if package.destination is DestinationKind.LOCAL:
             where = f"covers {code}"
         else:

@@ -24,12 +24,15 @@ from collections.abc import Awaitable
 from typing import Any, NamedTuple
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -51,20 +54,38 @@ class AttributeField(NamedTuple):
     field_type: GraphQLOutputType
     leaf_type: GraphQLScalarType | GraphQLEnumType | None
     object_type: GraphQLObjectType | None
+    #: the Python type the scalar returns as it is (graphql-core's String, ID, Boolean)
+    unchanged: type | None = None
 
 
-_FIELDS: weakref.WeakKeyDictionary[GraphQLSchema, dict[str, dict[str, AttributeField]]] = (
-    weakref.WeakKeyDictionary()
-)
+#: graphql-core's serialisers return values of exactly these types untouched
+_UNCHANGED: dict[GraphQLScalarType, type] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLBoolean: bool,
+}
+
+FieldsByType = dict[str, dict[str, AttributeField]]
+_FIELDS: weakref.WeakKeyDictionary[GraphQLSchema, FieldsByType] = weakref.WeakKeyDictionary()
+
+
+def _schema_fields(schema: GraphQLSchema) -> FieldsByType:
+    by_type = _FIELDS.get(schema)
+    if by_type is None:
+        by_type = _FIELDS[schema] = {}
+    return by_type
 
 
 def attribute_fields(
     schema: GraphQLSchema, object_type: GraphQLObjectType
 ) -> dict[str, AttributeField]:
     """The fields of `object_type` the short path can serve, by field name."""
-    by_type = _FIELDS.get(schema)
-    if by_type is None:
-        by_type = _FIELDS[schema] = {}
+    return _type_fields(_schema_fields(schema), object_type)
+
+
+def _type_fields(
+    by_type: FieldsByType, object_type: GraphQLObjectType
+) -> dict[str, AttributeField]:
     fields = by_type.get(object_type.name)
     if fields is None:
         fields = by_type[object_type.name] = _find_attribute_fields(object_type)
@@ -88,7 +109,8 @@ def _find_attribute_fields(object_type: GraphQLObjectType) -> dict[str, Attribut
             continue
         named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
         if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-            found[name] = AttributeField(definition.python_name, field.type, named, None)
+            unchanged = _UNCHANGED.get(named) if isinstance(named, GraphQLScalarType) else None
+            found[name] = AttributeField(definition.python_name, field.type, named, None, unchanged)
         elif isinstance(named, GraphQLObjectType) and _generated_type_check(named):
             found[name] = AttributeField(definition.python_name, field.type, None, named)
     return found
@@ -102,6 +124,10 @@ def _generated_type_check(object_type: GraphQLObjectType) -> bool:
 
 
 class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fields_by_type = _schema_fields(self.schema)
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -110,7 +136,9 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        fields = attribute_fields(self.schema, parent_type)
+        fields = self._fields_by_type.get(parent_type.name)
+        if fields is None:
+            fields = _type_fields(self._fields_by_type, parent_type)
         # Strawberry hands every execution a manager; it only matters with middleware in it.
         if not fields or (self.middleware_manager and self.middleware_manager.middlewares):
             return super().execute_fields(
@@ -126,6 +154,9 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 result = _FULL_PATH
                 if field is not None:
                     value = getattr(source_value, field.attribute, None)
+                    if value is not None and type(value) is field.unchanged:
+                        results[response_name] = value
+                        continue
                     if value is not None and not isinstance(value, Exception):
                         if field.leaf_type is not None:
                             result = _leaf(field.leaf_type, value)
