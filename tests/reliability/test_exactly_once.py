@@ -27,11 +27,12 @@ from hypothesis import strategies as st
 
 from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Settings
-from esim_gateway.ledger.repository import Step
+from esim_gateway.ledger.repository import NewOrder, Step
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
+from tests.conftest import Gateway
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
@@ -213,3 +214,36 @@ def test_random_faults_and_restarts_never_buy_twice_and_always_settle(
     tmp_path_factory: pytest.TempPathFactory, provider: ProviderName, attempts: list[Attempt]
 ) -> None:
     asyncio.run(run_scenario(tmp_path_factory.mktemp("ledger"), provider, attempts))
+
+
+async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown landing between the lease's commit and the driver's next step must not
+    leave the order locked for the whole lease (two minutes) to the next process."""
+    ledger = gateway.ledger
+    record, _ = await ledger.claim(
+        NewOrder(
+            owner="sandbox-demo",
+            kind="order",
+            provider=ProviderName.ROAMIFY,
+            idempotency_key="stopped-mid-lease",
+            request={"items": [{"packageId": "p", "quantity": 1}]},
+        )
+    )
+    taken = asyncio.Event()
+    acquire = ledger.acquire_lease
+
+    async def acquire_then_stall(order_id: str, holder: str, seconds: float) -> bool:
+        assert await acquire(order_id, holder, seconds)
+        taken.set()
+        await asyncio.sleep(3600)  # the shutdown lands here, the lease committed
+        return True
+
+    monkeypatch.setattr(ledger, "acquire_lease", acquire_then_stall)
+    driver = gateway.services.driver
+    driver.start(record)
+    await taken.wait()
+    await driver.shutdown(grace=0.0)
+    monkeypatch.undo()
+    assert await ledger.acquire_lease(record.id, "the-next-process", 60)

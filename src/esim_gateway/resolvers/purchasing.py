@@ -162,9 +162,12 @@ class PurchaseDriver:
             raise KeyError(order_id)
         if record.step.is_terminal:
             return PurchaseOutcome(record)
-        if not await self.ledger.acquire_lease(order_id, self.holder, self.lease_seconds):
-            return await self._wait_for_other_driver(record)
+        # Acquiring inside the try: a cancellation (a shutdown) can land after the lease
+        # is committed but before the call returns, and must still give it back; releasing
+        # a lease this holder does not hold changes nothing.
         try:
+            if not await self.ledger.acquire_lease(order_id, self.holder, self.lease_seconds):
+                return await self._wait_for_other_driver(record)
             return await self._advance(record)
         finally:
             with contextlib.suppress(Exception):
