@@ -21,6 +21,7 @@ from esim_gateway.errors import GatewayError
 from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from esim_gateway.schema.extensions import OperationObserver
+from esim_gateway.schema.inputs import build_flat_inputs
 from esim_gateway.schema.limits import DocumentLimits, LimitRules
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
@@ -55,8 +56,8 @@ def build_schema(
 ) -> strawberry.Schema:
     """One schema per configuration, built once (schemas hold no per-request state).
 
-    `caches=False` parses and validates every document afresh: only the benchmarks' naive
-    baseline wants that.
+    `caches=False` parses and validates every document afresh and executes every field
+    through graphql-core's full path: only the benchmarks' naive baseline wants that.
     """
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
     if caches:
@@ -74,7 +75,7 @@ def build_schema(
     ]
     if mask_errors:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -84,3 +85,5 @@ def build_schema(
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         execution_context_class=AttributeFieldsExecutionContext if caches else None,
     )
+    build_flat_inputs(schema)
+    return schema
