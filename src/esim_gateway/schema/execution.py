@@ -41,7 +41,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-__all__ = ["AttributeField", "AttributeFieldsExecutionContext", "attribute_fields"]
+__all__ = ["AttributeField", "AttributeFieldsExecutionContext"]
 
 _DEFINITION = "strawberry-definition"
 _FULL_PATH: Any = object()  # "take graphql-core's full path for this field"
@@ -76,16 +76,10 @@ def _schema_fields(schema: GraphQLSchema) -> FieldsByType:
     return by_type
 
 
-def attribute_fields(
-    schema: GraphQLSchema, object_type: GraphQLObjectType
-) -> dict[str, AttributeField]:
-    """The fields of `object_type` the short path can serve, by field name."""
-    return _type_fields(_schema_fields(schema), object_type)
-
-
 def _type_fields(
     by_type: FieldsByType, object_type: GraphQLObjectType
 ) -> dict[str, AttributeField]:
+    """The fields of `object_type` the short path can serve, by field name."""
     fields = by_type.get(object_type.name)
     if fields is None:
         fields = by_type[object_type.name] = _find_attribute_fields(object_type)
