@@ -1,6 +1,7 @@
 """In-process microbenchmarks (QUALITY.md 5.1 P7, P8, P9): where a request's CPU goes.
 
-* P7: a list of 1,000 objects x 3 fields through Strawberry and graphql-core.
+* P7: a list of 1,000 objects x 3 fields through Strawberry and graphql-core, with
+  Strawberry's execution and with ours (schema/execution.py).
 * P8: CPU of one cached trivial operation (`{ __typename }`) through our schema, with
   its extensions, vs the naive build of the schema (no parser/validation caches).
 * P9: client CPU per GET against a loopback server: httpx over httpx-aiohttp (what the
@@ -66,15 +67,28 @@ async def _cpu_per_call(call: Callable[[], Awaitable[object]], rounds: int) -> f
 
 
 async def large_list() -> dict[str, float]:
-    schema = strawberry.Schema(query=ListQuery)
+    """Strawberry as shipped, and with the gateway's execution context (its short path
+    for attribute fields)."""
+    from esim_gateway.schema.execution import AttributeFieldsExecutionContext
+
     query = "{ items { id name price } }"
 
-    async def run() -> object:
-        result = await schema.execute(query)
-        assert result.errors is None and result.data is not None
-        return result.data
+    def runner(schema: strawberry.Schema) -> Callable[[], Awaitable[object]]:
+        async def run() -> object:
+            result = await schema.execute(query)
+            assert result.errors is None and result.data is not None
+            return result.data
 
-    return {"ms": await _cpu_per_call(run, 20) * 1000}
+        return run
+
+    shipped = strawberry.Schema(query=ListQuery)
+    ours = strawberry.Schema(
+        query=ListQuery, execution_context_class=AttributeFieldsExecutionContext
+    )
+    return {
+        "ms": await _cpu_per_call(runner(ours), 20) * 1000,
+        "strawberry_ms": await _cpu_per_call(runner(shipped), 20) * 1000,
+    }
 
 
 async def trivial_operation() -> dict[str, float]:
