@@ -416,12 +416,16 @@ async def _measure(
     bare_saturated = await closed_loop(bare, 10, seconds)
     bare_cpu = cpu_seconds(servers.bare_pid) - cpu_before
 
-    # P6: fixed arrival rate at half the capacity just measured
+    # P6: fixed arrival rate at half the capacity just measured, with how busy each
+    # server's core really was (requests arriving one by one cost more CPU each than
+    # back-to-back ones at saturation)
     rate = saturated.rps / 2
-    tail = await open_loop(gateway, rate, tail_seconds)
+    tail, busy = await _open_loop_busy(gateway, rate, tail_seconds, servers.gateway_pid)
     # the same arrival rate on the bare endpoint: what the machine and the load generator
     # contribute to the tail on their own
-    bare_tail = await open_loop(bare, rate, tail_seconds)
+    bare_tail, bare_busy = await _open_loop_busy(bare, rate, tail_seconds, servers.bare_pid)
+    # and half that rate: the gateway's tail when its core is about half busy
+    low_tail, low_busy = await _open_loop_busy(gateway, rate / 2, tail_seconds, servers.gateway_pid)
 
     # memory: RSS after 1,000 and after 10,000 requests (this process's requests so far
     # only warmed it up; both figures are taken from here on)
@@ -441,11 +445,29 @@ async def _measure(
             "bare_requests": bare_saturated.requests,
             "bare_cpu_seconds": bare_cpu,
         },
-        "p6": {"rate": rate, "run": tail, "bare": bare_tail, "seconds": tail_seconds},
+        "p6": {
+            "rate": rate,
+            "run": tail,
+            "busy": busy,
+            "bare": bare_tail,
+            "bare_busy": bare_busy,
+            "low": low_tail,
+            "low_busy": low_busy,
+            "seconds": tail_seconds,
+        },
         "memory": {"rss_1k_mb": rss_1k, "rss_10k_mb": rss_10k},
         "p2_upstream_calls": p2,
         "batch": batch,
     }
+
+
+async def _open_loop_busy(
+    target: Target, rate: float, seconds: float, pid: int
+) -> tuple[Run, float]:
+    """An open-loop run, and the share of a core the server's process used during it."""
+    cpu_before, began = cpu_seconds(pid), time.perf_counter()
+    run = await open_loop(target, rate, seconds)
+    return run, (cpu_seconds(pid) - cpu_before) / (time.perf_counter() - began)
 
 
 async def _batch(servers: Servers, orders: list[Any], latency: float = 0.02) -> dict[str, float]:
