@@ -8,13 +8,7 @@ from dataclasses import dataclass
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from esim_gateway.errors import GatewayError
@@ -22,7 +16,7 @@ from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from esim_gateway.schema.extensions import OperationObserver
 from esim_gateway.schema.inputs import build_flat_inputs
-from esim_gateway.schema.limits import DocumentLimits, LimitRules
+from esim_gateway.schema.limits import DocumentChecks, DocumentGate
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
@@ -60,19 +54,18 @@ def build_schema(
     through graphql-core's full path: only the benchmarks' naive baseline wants that.
     """
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
-    if caches:
-        extensions += [
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-        ]
+    gate = DocumentGate(
+        max_depth=limits.max_depth,
+        max_aliases=limits.max_aliases,
+        max_tokens=limits.max_tokens,
+        max_cost=limits.max_cost,
+        max_directives_per_field=limits.max_directives_per_field,
+        introspection=introspection,
+        cache_size=512 if caches else 0,
+    )
     # Few extensions on purpose: Strawberry builds each one per request and wraps each of
-    # its hooks, so the limits share two of them (order matters: ValidationCache first).
-    extensions += [
-        lambda: DocumentLimits(limits.max_directives_per_field, limits.max_cost),
-        lambda: LimitRules(limits.max_depth, limits.max_aliases, introspection=introspection),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        OperationObserver,
-    ]
+    # its hooks, so every limit on the document shares one (DocumentChecks).
+    extensions += [lambda: DocumentChecks(gate), OperationObserver]
     if mask_errors:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
     schema = strawberry.Schema(

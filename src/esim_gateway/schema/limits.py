@@ -4,17 +4,17 @@
   the cost of what is selected under it by its `first` argument (connections) or by
   `DEFAULT_LIST_SIZE`. So `orders(first: 100) { edges { node { esims { ... } } } }` is
   priced as the 100 x 10 objects it may produce, not as 5 fields.
-* `DocumentLimits(max_per_field, max_cost)`: at most that many directives on one field,
-  one error per document (a flood of directives must not produce a flood of errors),
-  then the cost limit with the request's variables.
-* `LimitRules`: depth and alias limits (and no introspection in live mode).
+* `DocumentGate`: parsing with the token limit, validation with depth and alias limits
+  (and no introspection in live mode), at most so many directives on one field, then
+  the cost limit with the request's variables; each result cached by the document's text.
+* `DocumentChecks`: the schema extension that runs a gate for each operation.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from graphql import (
     BREAK,
@@ -27,6 +27,7 @@ from graphql import (
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLOutputType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
@@ -36,18 +37,23 @@ from graphql import (
     VariableNode,
     Visitor,
     get_named_type,
+    parse,
     validate,
     visit,
 )
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 __all__ = [
     "DEFAULT_LIST_SIZE",
-    "DocumentLimits",
-    "LimitRules",
+    "DocumentChecks",
+    "DocumentGate",
     "cost_limit_rule",
 ]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 DEFAULT_LIST_SIZE = 10
 CONNECTION_DEFAULT = 20
@@ -163,13 +169,6 @@ def cost_limit_rule(max_cost: int, variables: dict[str, Any] | None = None) -> t
     return CostLimit
 
 
-CACHE_SIZE = 1024
-#: (schema, document text, integer variables, limit) -> errors: pricing walks the document
-_COST_CACHE: dict[tuple[int, str, tuple[tuple[str, int], ...], int], tuple[GraphQLError, ...]] = {}
-#: (document text, limit) -> the error, or None
-_DIRECTIVE_CACHE: dict[tuple[str, int], GraphQLError | None] = {}
-
-
 @functools.cache
 def _depth_rule(max_depth: int) -> type[ValidationRule]:
     from strawberry.extensions.query_depth_limiter import create_validator
@@ -182,23 +181,6 @@ def _alias_rule(max_aliases: int) -> type[ValidationRule]:
     from strawberry.extensions.max_aliases import create_validator
 
     return create_validator(max_aliases)
-
-
-class LimitRules(AddValidationRules):
-    """Depth and alias limits (and, in live mode, no introspection) as validation rules.
-
-    One extension for all three: Strawberry builds every extension per request and
-    wraps each of its hooks, so fewer extensions is measurably less work per request.
-    The rule classes are built once per limit for the process (strawberry's own
-    limiters build a new class per instance), so ValidationCache, keyed on the rule
-    classes, hits.
-    """
-
-    def __init__(self, max_depth: int, max_aliases: int, *, introspection: bool = True) -> None:
-        rules: list[type[ASTValidationRule]] = [_depth_rule(max_depth), _alias_rule(max_aliases)]
-        if not introspection:
-            rules.append(NoSchemaIntrospectionCustomRule)
-        super().__init__(rules)
 
 
 def _directive_violation(document: DocumentNode, limit: int) -> GraphQLError | None:
@@ -218,66 +200,128 @@ def _directive_violation(document: DocumentNode, limit: int) -> GraphQLError | N
     return GraphQLError(f"At most {limit} directives may be used on one field.", finder.found)
 
 
-class DocumentLimits(SchemaExtension):
-    """At most `max_per_field` directives on one field, then the cost limit.
+def _remember(cache: dict[K, V], key: K, value: V, size: int) -> V:
+    if size <= 0:
+        return value
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))  # the oldest entry: dicts keep insertion order
+    cache[key] = value
+    return value
 
-    The directive limit answers with ONE error, which a validation rule cannot do: the
-    standard rules would still add an error per unknown directive, so a flood of
-    directives would produce a flood of errors. The cost rule runs with the request's
-    variables (`first: $n` priced at its value). Registered after ValidationCache, so
-    what it finds replaces whatever that reported; both results are cached per document.
+
+class DocumentGate:
+    """Everything decided about a document before it runs, decided once per text.
+
+    * parsing, with the token limit;
+    * validation: graphql-core's and Strawberry's rules, depth and alias limits, and no
+      introspection in live mode;
+    * at most `max_directives_per_field` directives on one field, with ONE error, which
+      a validation rule cannot do: the standard rules would still add an error per
+      unknown directive, so a flood of directives would produce a flood of errors;
+    * the cost limit, with the request's integer variables (`first: $n` is priced at
+      its value), for documents that passed the rest.
+
+    Each depends only on the text (and those variables), so each is cached by it. One
+    gate per schema: the caches assume one schema and these rules.
     """
 
-    def __init__(self, max_per_field: int = 5, max_cost: int = 10_000) -> None:
-        self.max_per_field = max_per_field
+    def __init__(
+        self,
+        *,
+        max_depth: int,
+        max_aliases: int,
+        max_tokens: int,
+        max_cost: int,
+        max_directives_per_field: int,
+        introspection: bool = True,
+        cache_size: int = 512,
+    ) -> None:
+        rules: list[type[ASTValidationRule]] = [_depth_rule(max_depth), _alias_rule(max_aliases)]
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self.rules = tuple(rules)
         self.max_cost = max_cost
+        self.max_directives_per_field = max_directives_per_field
+        self.cache_size = cache_size
+        self.parse: Callable[[str], DocumentNode] = functools.lru_cache(maxsize=cache_size)(
+            functools.partial(parse, max_tokens=max_tokens)
+        )
+        self._checked: dict[str, tuple[GraphQLError, ...]] = {}
+        self._priced: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[GraphQLError, ...]] = {}
 
-    def _directive_error(self) -> GraphQLError | None:
-        document = self.execution_context.graphql_document
-        if document is None:
-            return None
-        key = (self.execution_context.query or "", self.max_per_field)
-        if key in _DIRECTIVE_CACHE:
-            return _DIRECTIVE_CACHE[key]
-        error = _directive_violation(document, self.max_per_field)
-        if len(_DIRECTIVE_CACHE) >= CACHE_SIZE:
-            _DIRECTIVE_CACHE.pop(next(iter(_DIRECTIVE_CACHE)))
-        _DIRECTIVE_CACHE[key] = error
-        return error
-
-    def _cost_errors(self) -> tuple[GraphQLError, ...]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is None or context.pre_execution_errors:
-            return ()  # only documents that passed validation are priced
-        variables = tuple(
+    def errors(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        base_rules: tuple[type[ASTValidationRule], ...],
+        variables: dict[str, Any] | None,
+    ) -> list[GraphQLError]:
+        """What stops this document from running: [] when nothing does."""
+        errors = self._checked.get(query)
+        if errors is None:
+            errors = _remember(
+                self._checked, query, self._check(schema, document, base_rules), self.cache_size
+            )
+        if errors:
+            return list(errors)
+        numbers = tuple(
             sorted(
-                (k, v)
-                for k, v in (context.variables or {}).items()
-                if isinstance(v, int) and not isinstance(v, bool)
+                (name, value)
+                for name, value in (variables or {}).items()
+                if isinstance(value, int) and not isinstance(value, bool)
             )
         )
-        key = (id(context.schema), context.query or "", variables, self.max_cost)
-        errors = _COST_CACHE.get(key)
-        if errors is None:
-            errors = tuple(
-                validate(
-                    context.schema._schema,
-                    document,
-                    [cost_limit_rule(self.max_cost, dict(variables))],
-                )
+        costs = self._priced.get((query, numbers))
+        if costs is None:
+            rule = cost_limit_rule(self.max_cost, dict(numbers))
+            costs = _remember(
+                self._priced,
+                (query, numbers),
+                tuple(validate(schema, document, [rule])),
+                self.cache_size,
             )
-            if len(_COST_CACHE) >= CACHE_SIZE:
-                _COST_CACHE.pop(next(iter(_COST_CACHE)))
-            _COST_CACHE[key] = errors
-        return errors
+        return list(costs)
+
+    def _check(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        base_rules: tuple[type[ASTValidationRule], ...],
+    ) -> tuple[GraphQLError, ...]:
+        directives = _directive_violation(document, self.max_directives_per_field)
+        if directives is not None:
+            return (directives,)
+        return tuple(validate_document(schema, document, (*base_rules, *self.rules)))
+
+
+class DocumentChecks(SchemaExtension):
+    """Runs a `DocumentGate` for the operation: its parse, then its checks.
+
+    One extension for all the document's limits, on purpose: Strawberry builds every
+    extension per request and wraps each of its hooks, so each extension costs every
+    operation, even a cached `{ __typename }`.
+    """
+
+    def __init__(self, gate: DocumentGate) -> None:
+        self.gate = gate
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            # a syntax error (or too many tokens) raised here becomes the response's error
+            context.graphql_document = self.gate.parse(context.query)
+        yield
 
     def on_validate(self) -> Iterator[None]:
-        error = self._directive_error()
-        if error is not None:
-            self.execution_context.pre_execution_errors = [error]
-        else:
-            errors = self._cost_errors()
-            if errors:
-                self.execution_context.pre_execution_errors = list(errors)
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.query:
+            context.pre_execution_errors = self.gate.errors(
+                context.schema._schema,
+                context.query,
+                document,
+                context.validation_rules,
+                context.variables,
+            )
         yield
