@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import contextvars
+import functools
+import json
 import logging
 import re
 import sys
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,8 +68,21 @@ _SENSITIVE = {
 }
 
 
+_NOT_LETTER = re.compile(r"[^a-z]")
+
+
+@functools.lru_cache(maxsize=4096)
 def _normal(key: str) -> str:
-    return re.sub(r"[^a-z]", "", key.lower())
+    # cached: log events use the same few keys over and over
+    return _NOT_LETTER.sub("", key.lower())
+
+
+def _render_json(event: Mapping[str, Any], default: Any = repr, **_: Any) -> str:
+    # orjson: a fraction of the stdlib encoder's cost on every log line
+    try:
+        return orjson.dumps(event, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson cannot encode (an int past 64 bits): the stdlib can
+        return json.dumps(event, default=default)
 
 
 def _scrub(value: Any) -> Any:
@@ -108,7 +124,11 @@ def configure_logging(level: str = "INFO", *, json: bool = True, handler: bool =
         structlog.processors.format_exc_info,
         redact_event,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(serializer=_render_json)
+        if json
+        else structlog.dev.ConsoleRenderer()
+    )
     structlog.configure(
         # drop records under the level before any processor (redaction walks values)
         processors=[

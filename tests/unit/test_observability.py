@@ -9,7 +9,10 @@ import logging
 
 import httpx
 import structlog
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from esim_gateway.errors import _SECRET_PATTERNS, redact
 from esim_gateway.observability import (
     InstrumentedTransport,
     Metrics,
@@ -67,6 +70,60 @@ def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:
     assert [line["level"] for line in lines] == ["warning", "info"]
     assert "sk_test_abcdef" not in stream.getvalue() and LPA not in stream.getvalue()
     assert lines[1]["order"] == "o-1"
+
+
+SECRETISH = st.sampled_from(
+    [
+        "LPA:1$",
+        "lpa:1$",
+        "Bearer ",
+        "bearer\t",
+        "sk_live_",
+        "pk_test_",
+        "ck_",
+        "roamify_",
+        "A1B2C3D4E5F60718293A4B5C",
+        "0123456789ABCDEF",
+        "abc",
+        "$",
+        "'",
+        " ",
+        "-",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(SECRETISH | st.text(max_size=6), max_size=14).map("".join))
+@example("code A1B2C3D4E5F60718293A4B5C.")
+@example("Bearer LPA:1$smdp.example$ACT")
+@example("ROAMIFY_abc pk_live_1 CK_TEST_2")
+@example("nothing to see")
+def test_redact_answers_as_every_pattern_applied_in_turn(text: str) -> None:
+    # its quick "nothing to redact" check must never skip what the patterns would catch
+    expected = text
+    for pattern in _SECRET_PATTERNS:
+        expected = pattern.sub("[redacted]", expected)
+    assert redact(text) == expected
+
+
+def test_a_log_line_orjson_cannot_encode_is_still_written() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    configure_logging("INFO")
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        log = structlog.get_logger("esim_gateway.test")
+        log.info("counts", by_id={1: "a"}, big=2**70, thing=object())
+    finally:
+        root.handlers[:] = saved
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["by_id"] == {"1": "a"} and line["big"] == 2**70
+    assert line["thing"].startswith("<object object")
 
 
 def test_endpoint_labels_drop_ids() -> None:
