@@ -9,8 +9,8 @@ exception instance so the rest of the batch still resolves.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -49,15 +49,6 @@ def _fan_out(
     return batch
 
 
-@dataclass(frozen=True, slots=True)
-class Loaders:
-    ledger_orders: DataLoader[str, OrderRecord | None]
-    provider_orders: DataLoader[OrderKey, ProviderOrder | Exception]
-    order_esims: DataLoader[OrderKey, Sequence[EsimProfile] | Exception]
-    esims: DataLoader[EsimKey, EsimProfile | Exception]
-    usage: DataLoader[EsimKey, EsimUsage | Exception]
-
-
 BatchObserver = Callable[[str, int], None]
 
 
@@ -76,56 +67,84 @@ def _observed(
     return observed
 
 
-def build_loaders(
-    providers: Providers, ledger: Ledger, observe: BatchObserver | None = None
-) -> Loaders:
-    loop = asyncio.get_running_loop()
+class Loaders:
+    """One request's loaders, each built when the request first uses it.
 
-    async def ledger_batch(ids: list[str]) -> list[OrderRecord | None]:
-        found = await ledger.get_many(ids)
-        return [found.get(i) for i in ids]
+    Most operations use one loader or none (`packages`, `{ __typename }`), so building
+    all five up front was work thrown away on every request.
+    """
 
-    provider_orders: DataLoader[OrderKey, ProviderOrder | Exception] = DataLoader(
-        _observed(
+    def __init__(
+        self, providers: Providers, ledger: Ledger, observe: BatchObserver | None = None
+    ) -> None:
+        self._providers = providers
+        self._ledger = ledger
+        self._observe = observe
+        self._loop = asyncio.get_running_loop()
+
+    def _loader(
+        self, name: str, batch: Callable[[list[K]], Coroutine[Any, Any, list[V]]]
+    ) -> DataLoader[K, V]:
+        return DataLoader(
+            _observed(name, batch, self._observe), max_batch_size=MAX_BATCH, loop=self._loop
+        )
+
+    @functools.cached_property
+    def ledger_orders(self) -> DataLoader[str, OrderRecord | None]:
+        ledger = self._ledger
+
+        async def batch(ids: list[str]) -> list[OrderRecord | None]:
+            found = await ledger.get_many(ids)
+            return [found.get(i) for i in ids]
+
+        return self._loader("ledger_orders", batch)
+
+    @functools.cached_property
+    def provider_orders(self) -> DataLoader[OrderKey, ProviderOrder | Exception]:
+        providers = self._providers
+        return self._loader(
             "provider_orders",
             _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).get_order(k[1])),
-            observe,
-        ),
-        max_batch_size=MAX_BATCH,
-        loop=loop,
-    )
+        )
 
-    async def esims_of(key: OrderKey) -> Sequence[EsimProfile]:
-        order = await provider_orders.load(key)
-        if isinstance(order, Exception):
-            raise order
-        gateway = providers.get(key[0])
-        return await providers.read(key[0], lambda: gateway.order_esims(order))
+    @functools.cached_property
+    def order_esims(self) -> DataLoader[OrderKey, Sequence[EsimProfile] | Exception]:
+        providers = self._providers
+        provider_orders = self.provider_orders
 
-    async def order_esims_batch(keys: list[OrderKey]) -> list[Sequence[EsimProfile] | Exception]:
         async def one(key: OrderKey) -> Sequence[EsimProfile] | Exception:
             try:
-                return await esims_of(key)
+                order = await provider_orders.load(key)
+                if isinstance(order, Exception):
+                    raise order
+                gateway = providers.get(key[0])
+                return await providers.read(key[0], lambda: gateway.order_esims(order))
             except GatewayError as exc:
                 return exc
 
-        return list(await asyncio.gather(*(one(k) for k in keys)))
+        async def batch(keys: list[OrderKey]) -> list[Sequence[EsimProfile] | Exception]:
+            return list(await asyncio.gather(*(one(k) for k in keys)))
 
-    def loader(
-        name: str, batch: Callable[[list[K]], Coroutine[Any, Any, list[V]]]
-    ) -> DataLoader[K, V]:
-        return DataLoader(_observed(name, batch, observe), max_batch_size=MAX_BATCH, loop=loop)
+        return self._loader("order_esims", batch)
 
-    return Loaders(
-        ledger_orders=loader("ledger_orders", ledger_batch),
-        provider_orders=provider_orders,
-        order_esims=loader("order_esims", order_esims_batch),
-        esims=loader(
+    @functools.cached_property
+    def esims(self) -> DataLoader[EsimKey, EsimProfile | Exception]:
+        providers = self._providers
+        return self._loader(
             "esims",
             _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).get_esim(k[1])),
-        ),
-        usage=loader(
+        )
+
+    @functools.cached_property
+    def usage(self) -> DataLoader[EsimKey, EsimUsage | Exception]:
+        providers = self._providers
+        return self._loader(
             "usage",
             _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).usage(k[1])),
-        ),
-    )
+        )
+
+
+def build_loaders(
+    providers: Providers, ledger: Ledger, observe: BatchObserver | None = None
+) -> Loaders:
+    return Loaders(providers, ledger, observe)
