@@ -272,6 +272,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if metrics is not None:
             metrics.loader_batch.labels(loader).observe(size)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson's errors are json.JSONDecodeError too, so a body that is not JSON is
+        # Strawberry's 400; so is JSON that is not a request (Strawberry would crash)
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, "A GraphQL request (and its variables) must be a JSON object.")
+        return decoded
+
     def encode_json(self, data: object) -> str:
         # str, not bytes: WebSocket frames must be text for graphql-transport-ws clients
         return orjson.dumps(data).decode()

@@ -158,6 +158,27 @@ async def test_c13_only_json_is_accepted_on_post(live: Gateway, content_type: st
     assert response.status_code == 415
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b'{"query": "{ __typename }"', b"", b"\xff\xfe", rb'{"query": "\ud800"}', b"NaN"],
+)
+async def test_a_body_that_is_not_json_is_a_clear_400(live: Gateway, body: bytes) -> None:
+    response = await live.http.post(
+        "/graphql", content=body, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Unable to parse request body as JSON"
+
+
+@pytest.mark.parametrize("body", [b"42", b'"{ __typename }"', b"null", b"true", b"[1]"])
+async def test_json_that_is_not_a_request_is_a_clear_400(live: Gateway, body: bytes) -> None:
+    response = await live.http.post(
+        "/graphql", content=body, headers={**AUTH, "content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
 async def test_a_body_past_the_size_limit_is_refused(live: Gateway) -> None:
     response = await live.http.post(
         "/graphql",
