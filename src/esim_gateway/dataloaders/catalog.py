@@ -28,6 +28,7 @@ from esim_gateway.heap import ServerHeap
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.providers.base import CatalogPackage, DestinationKind, Money, ProviderName
 from esim_gateway.providers.registry import Providers
+from esim_gateway.slices import map_in_slices
 
 __all__ = ["Catalog", "CatalogSnapshot", "CatalogStatus"]
 
@@ -154,7 +155,7 @@ class Catalog:
                 await self.ledger.save_catalog(
                     provider,
                     datetime.fromtimestamp(snapshot.fetched_at, UTC),
-                    [_to_json(p) for p in packages],
+                    await map_in_slices(_to_json, packages),
                 )
             except Exception:  # the in-memory snapshot still serves; next refresh retries
                 log.exception("could not persist the %s catalog", provider.value)
@@ -174,7 +175,7 @@ class Catalog:
                 continue
             fetched_at, rows = stored
             try:
-                packages = tuple(_from_json(r) for r in rows)
+                packages = tuple(await map_in_slices(_from_json, rows))
             except (KeyError, TypeError, ValueError):
                 log.warning("ignored an unreadable stored %s catalog", provider.value)
                 continue

@@ -51,6 +51,7 @@ from esim_gateway.providers.roamify.models import (
     RoamifyTopupPackage,
     RoamifyUsage,
 )
+from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "ROAMIFY_CAPABILITIES",
@@ -386,7 +387,7 @@ class RoamifyGateway:
         return ROAMIFY_CAPABILITIES
 
     async def catalog(self) -> Sequence[CatalogPackage]:
-        return [catalog_package(p) for p in await self.client.all_packages()]
+        return await map_in_slices(catalog_package, await self.client.all_packages())
 
     async def submit_order(self, request: PlaceOrder) -> ProviderOrder:
         """`POST /api/esim/order` with referenceId = the request's reference. Not retried:

@@ -52,6 +52,7 @@ from esim_gateway.providers.simplifytrip.models import (
     STReturnRequest,
     STVariation,
 )
+from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "CURRENCY",
@@ -310,12 +311,13 @@ class SimplifyTripGateway:
 
     async def catalog(self) -> Sequence[CatalogPackage]:
         """Every variation of every eSIM product."""
-        return [
-            _package(product, variation)
+        variations = [
+            (product, variation)
             for product in await self.client.all_products(type="eSIM")
             if product.type.upper() == _ESIM
             for variation in product.variations
         ]
+        return await map_in_slices(lambda pair: _package(*pair), variations)
 
     async def submit_order(self, request: PlaceOrder) -> ProviderOrder:
         created = await self.client.create_order(
