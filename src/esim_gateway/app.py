@@ -269,8 +269,9 @@ def create_app(
         engine = create_async_engine(
             settings.database_url,
             pool_pre_ping=not settings.database_url.startswith("sqlite"),
-            # JSON columns (a catalog snapshot is megabytes) encoded by orjson, not json
+            # JSON columns (a catalog snapshot is megabytes) coded by orjson, not json
             json_serializer=_json_text,
+            json_deserializer=orjson.loads,
         )
         resources.engine = engine
         ledger = Ledger(engine, read_cache_ttl=2.0 if optimised else 0.0)

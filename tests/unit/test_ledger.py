@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -188,3 +189,16 @@ async def test_a_cached_order_expires_after_its_ttl(database_url: str) -> None:
     await asyncio.sleep(0.06)
     assert (await here.get_many([record.id]))[record.id].state is OrderState.FAILED
     await engine.dispose()
+
+
+async def test_a_stored_catalog_is_replaced_by_the_next_one(ledger: Ledger) -> None:
+    first = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    second = first + timedelta(minutes=5)
+    await ledger.save_catalog(ProviderName.ROAMIFY, first, [{"packageId": "a"}])
+    await ledger.save_catalog(ProviderName.SIMPLIFYTRIP, first, [{"sku": "s"}])
+    await ledger.save_catalog(ProviderName.ROAMIFY, second, [{"packageId": "b"}, {"x": 1}])
+    assert await ledger.load_catalog(ProviderName.ROAMIFY) == (
+        second,
+        [{"packageId": "b"}, {"x": 1}],
+    )
+    assert await ledger.load_catalog(ProviderName.SIMPLIFYTRIP) == (first, [{"sku": "s"}])

@@ -507,16 +507,20 @@ class Ledger:
     async def save_catalog(
         self, provider: ProviderName, fetched_at: datetime, packages: list[dict[str, Any]]
     ) -> None:
+        # An UPDATE, not a read-modify-write: reading the row back would decode the whole
+        # previous snapshot (megabytes) on the event loop only to replace it.
         async with self._sessions.begin() as session:
-            row = await session.get(CatalogSnapshotRow, provider.value)
-            if row is None:
+            updated = await session.execute(
+                update(CatalogSnapshotRow)
+                .where(CatalogSnapshotRow.provider == provider.value)
+                .values(fetched_at=fetched_at, packages=packages)
+            )
+            if not updated.rowcount:  # type: ignore[attr-defined]
                 session.add(
                     CatalogSnapshotRow(
                         provider=provider.value, fetched_at=fetched_at, packages=packages
                     )
                 )
-            else:
-                row.fetched_at, row.packages = fetched_at, packages
 
     async def load_catalog(
         self, provider: ProviderName
