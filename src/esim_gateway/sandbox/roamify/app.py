@@ -41,6 +41,7 @@ Where the contract is silent or ambiguous the simulator chooses, and says so her
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -401,6 +402,10 @@ def _package_filter(request: Request) -> dict[str, Any] | Response:
     return spec
 
 
+def _unfiltered(spec: dict[str, Any]) -> bool:
+    return not any(value is not None for value in spec.values())
+
+
 def _matches(group: dict[str, Any], package: dict[str, Any], spec: dict[str, Any]) -> bool:
     if spec["packageId"]:
         return bool(package["packageId"] == spec["packageId"])
@@ -450,9 +455,14 @@ async def packages(request: Request) -> Response:
         return joi('"page" must be greater than or equal to 1')
     if not 1 <= size <= MAX_PAGE_SIZE:
         return joi(f'"pageSize" must be between 1 and {MAX_PAGE_SIZE}')
-    flat = [
-        (g, p) for g in groups for p in g["packages"] if _matches(g, p, spec)
-    ]  # cheap: references only; the page is copied below
+    pairs = (
+        ((g, p) for g in groups for p in g["packages"])
+        if _unfiltered(spec)
+        else ((g, p) for g in groups for p in g["packages"] if _matches(g, p, spec))
+    )
+    # lazily, only as far as the page: a client paging through the whole catalog would
+    # otherwise make the simulator match every plan once per page
+    on_page = itertools.islice(pairs, (page - 1) * size, page * size)
     return ok(
         {
             "packages": [
@@ -464,7 +474,7 @@ async def packages(request: Request) -> Response:
                     "region": g["region"],
                     "signals": g["signals"],
                 }
-                for g, p in flat[(page - 1) * size : page * size]
+                for g, p in on_page
             ]
         }
     )
