@@ -46,7 +46,9 @@ async def test_requests_reuse_pooled_connections_and_one_client_per_provider(
     sandbox = create_roamify_sandbox(packages_per_country=3)
     peers: list[tuple[str, int]] = []
     sandbox.app.add_middleware(Peers, seen=peers)
-    with serve_in_thread(sandbox.app) as upstream:
+    # A provider behind a load balancer keeps idle connections for a minute or more;
+    # uvicorn's 5 s would close a pooled connection a slow run left idle that long.
+    with serve_in_thread(sandbox.app, keep_alive=120) as upstream:
         settings = gateway_settings(
             database_url,
             mode=Mode.LIVE,
