@@ -14,7 +14,7 @@ from graphql import GraphQLError, GraphQLSchema
 from graphql.validation import specified_rules
 from strawberry.schema.schema import validate_document
 
-from esim_gateway.schema import Limits, build_schema
+from esim_gateway.schema import Limits, build_schema, document_gate
 from esim_gateway.schema import limits as limits_module
 from esim_gateway.schema.limits import DocumentGate
 
@@ -35,15 +35,7 @@ DOCUMENTS = [
 
 
 def gate(cache_size: int) -> DocumentGate:
-    return DocumentGate(
-        max_depth=LIMITS.max_depth,
-        max_aliases=LIMITS.max_aliases,
-        max_tokens=LIMITS.max_tokens,
-        max_cost=LIMITS.max_cost,
-        max_directives_per_field=LIMITS.max_directives_per_field,
-        introspection=False,
-        cache_size=cache_size,
-    )
+    return document_gate(LIMITS, introspection=False, cache_size=cache_size)
 
 
 def graphql_schema() -> GraphQLSchema:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import httpx
 import structlog
@@ -53,7 +55,9 @@ def test_credential_keys_and_credential_looking_text_are_redacted() -> None:
     assert event["headers"]["accept"] == "json"
 
 
-def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:
+@contextlib.contextmanager
+def written_lines() -> Iterator[io.StringIO]:
+    """What `configure_logging`'s handler writes, in a string (the old handlers restored)."""
     stream = io.StringIO()
     root = logging.getLogger()
     saved = root.handlers[:]
@@ -62,10 +66,15 @@ def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(stream)
     try:
-        logging.getLogger("esim_gateway.test").warning("failed for token sk_test_abcdef")
-        structlog.get_logger("esim_gateway.test").info("bought", lpa=LPA, order="o-1")
+        yield stream
     finally:
         root.handlers[:] = saved
+
+
+def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:
+    with written_lines() as stream:
+        logging.getLogger("esim_gateway.test").warning("failed for token sk_test_abcdef")
+        structlog.get_logger("esim_gateway.test").info("bought", lpa=LPA, order="o-1")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["level"] for line in lines] == ["warning", "info"]
     assert "sk_test_abcdef" not in stream.getvalue() and LPA not in stream.getvalue()
@@ -109,18 +118,9 @@ def test_redact_answers_as_every_pattern_applied_in_turn(text: str) -> None:
 
 
 def test_a_log_line_orjson_cannot_encode_is_still_written() -> None:
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    configure_logging("INFO")
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    try:
+    with written_lines() as stream:
         log = structlog.get_logger("esim_gateway.test")
         log.info("counts", by_id={1: "a"}, big=2**70, thing=object())
-    finally:
-        root.handlers[:] = saved
     (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert line["by_id"] == {"1": "a"} and line["big"] == 2**70
     assert line["thing"].startswith("<object object")

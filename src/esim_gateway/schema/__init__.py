@@ -20,7 +20,7 @@ from esim_gateway.schema.limits import DocumentChecks, DocumentGate
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
-__all__ = ["Limits", "build_schema", "should_mask"]
+__all__ = ["Limits", "build_schema", "document_gate", "should_mask"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,19 @@ def should_mask(error: GraphQLError) -> bool:
     return not isinstance(original, GatewayError)
 
 
+def document_gate(limits: Limits, *, introspection: bool, cache_size: int) -> DocumentGate:
+    """The checks every document passes before it runs, for these limits."""
+    return DocumentGate(
+        max_depth=limits.max_depth,
+        max_aliases=limits.max_aliases,
+        max_tokens=limits.max_tokens,
+        max_cost=limits.max_cost,
+        max_directives_per_field=limits.max_directives_per_field,
+        introspection=introspection,
+        cache_size=cache_size,
+    )
+
+
 @functools.cache
 def build_schema(
     limits: Limits = Limits(),
@@ -54,15 +67,7 @@ def build_schema(
     through graphql-core's full path: only the benchmarks' naive baseline wants that.
     """
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = []
-    gate = DocumentGate(
-        max_depth=limits.max_depth,
-        max_aliases=limits.max_aliases,
-        max_tokens=limits.max_tokens,
-        max_cost=limits.max_cost,
-        max_directives_per_field=limits.max_directives_per_field,
-        introspection=introspection,
-        cache_size=512 if caches else 0,
-    )
+    gate = document_gate(limits, introspection=introspection, cache_size=512 if caches else 0)
     # Few extensions on purpose: Strawberry builds each one per request and wraps each of
     # its hooks, so every limit on the document shares one (DocumentChecks).
     extensions += [lambda: DocumentChecks(gate), OperationObserver]
