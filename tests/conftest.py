@@ -203,6 +203,7 @@ class _GatewayContext:
         self.sandboxes: Sandboxes | None = overrides.pop("sandboxes", None)
         self.headers: dict[str, str] = overrides.pop("headers", {})
         self.tracer_provider: Any = overrides.pop("tracer_provider", None)
+        self.timeouts: Any = overrides.pop("timeouts", None)
         self.settings = gateway_settings(database_url, **overrides)
 
     async def __aenter__(self) -> Gateway:
@@ -222,6 +223,7 @@ class _GatewayContext:
                 reconcile_interval=3600,
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
+                timeouts=self.timeouts,
             )
         else:
             app = create_app(
@@ -230,6 +232,7 @@ class _GatewayContext:
                 reconcile_interval=3600,
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
+                timeouts=self.timeouts,
             )
         self._manager = LifespanManager(app)
         await self._manager.__aenter__()

@@ -296,7 +296,15 @@ def create_app(
                 ledger.invalidate(message) if topic.startswith("order:") else None
             )
         )
-        driver = PurchaseDriver(ledger, providers)
+        driver = PurchaseDriver(
+            ledger,
+            providers,
+            quiet_periods={
+                ProviderName(name): seconds for name, seconds in settings.quiet_periods.items()
+            },
+            watch_for=settings.purchase_watch_period,
+            on_duplicate=lambda provider: metrics.duplicate_purchases.labels(provider.value).inc(),
+        )
         catalog = Catalog(
             providers,
             ttl=settings.catalog_ttl,

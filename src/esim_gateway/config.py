@@ -172,6 +172,23 @@ class Settings:
     #: by our own exporter to an OTLP/HTTP traces endpoint when one is given
     otel_enabled: bool = False
     otel_endpoint: str | None = None
+    #: after a purchase whose outcome is unknown, seconds without the provider showing it
+    #: before it may be sent again (or given up): longer than the provider's slowest
+    #: documented processing (Roamify: 60-90 s); SimplifyTrip refuses a second order with
+    #: the same trackId, so there it only decides when to give up
+    roamify_quiet_period: float = 180.0
+    simplifytrip_quiet_period: float = 120.0
+    #: how long a reference stays watched for late or duplicate purchases after a resend
+    #: or after giving up
+    purchase_watch_period: float = 86_400.0
+
+    @property
+    def quiet_periods(self) -> dict[str, float]:
+        """Provider value -> quiet period in seconds."""
+        return {
+            "roamify": self.roamify_quiet_period,
+            "simplifytrip": self.simplifytrip_quiet_period,
+        }
 
     @property
     def is_sandbox(self) -> bool:
@@ -267,6 +284,9 @@ class Settings:
         number("PROVIDER_CONCURRENCY", "provider_concurrency", int, 1)
         number("SANDBOX_FULFIL_DELAY", "sandbox_fulfil_delay", float, 0)
         number("CATALOG_TTL", "catalog_ttl", float, 0)
+        number("ROAMIFY_QUIET_PERIOD", "roamify_quiet_period", float, 0)
+        number("SIMPLIFYTRIP_QUIET_PERIOD", "simplifytrip_quiet_period", float, 0)
+        number("PURCHASE_WATCH_PERIOD", "purchase_watch_period", float, 0)
         number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
         flag("INTROSPECTION", "introspection")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "DuplicateReference",
     "Forbidden",
     "GatewayError",
     "IdempotencyConflict",
@@ -113,6 +114,11 @@ class ProviderError(ProviderFailure):
             f"error_code={self.error_code!r}, message={self.message!r}, "
             f"retryable={self.retryable})"
         )
+
+
+class DuplicateReference(ProviderError):
+    """The provider refused a purchase because it already has one with this reference:
+    an earlier send of the same purchase was placed. Never a rejection."""
 
 
 class NotFound(ProviderError):

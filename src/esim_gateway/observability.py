@@ -243,6 +243,12 @@ class Metrics:
             "Orders not settled yet",
             registry=r,
         )
+        self.duplicate_purchases = Counter(
+            "esim_gateway_duplicate_purchases",
+            "Provider orders found beyond the first under one order's reference",
+            ["provider"],
+            registry=r,
+        )
         self.webhooks = Counter(
             "webhook_deliveries",
             "Webhook deliveries by provider and answer",

@@ -27,10 +27,11 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from esim_gateway.ledger.tables import (
     CatalogSnapshotRow,
+    DuplicatePurchaseRow,
     EsimRow,
     OrderEventRow,
     OrderRow,
@@ -39,6 +40,7 @@ from esim_gateway.ledger.tables import (
 from esim_gateway.providers.base import OrderState, ProviderName
 
 __all__ = [
+    "DuplicatePurchase",
     "Ledger",
     "NewOrder",
     "OrderEvent",
@@ -62,14 +64,21 @@ class Step(enum.StrEnum):
     SETTLED = "SETTLED"
     #: terminal: the provider refused the purchase; nothing was bought
     REJECTED = "REJECTED"
+    #: terminal: every send's outcome stayed unknown, and the provider showed nothing under
+    #: the reference through its quiet period; still watched, and revived if found
+    ABANDONED = "ABANDONED"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Step.SETTLED, Step.REJECTED)
+        return self in (Step.SETTLED, Step.REJECTED, Step.ABANDONED)
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return _utc(value) if value is not None else None
 
 
 def _now() -> datetime:
@@ -114,6 +123,11 @@ class OrderRecord:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    last_sent_at: datetime | None = None
+    lookups: int = 0
+    reference_taken_at: datetime | None = None
+    watch_until: datetime | None = None
+    next_check_at: datetime | None = None
 
     @classmethod
     def from_mapping(cls, m: Mapping[Any, Any]) -> OrderRecord:
@@ -138,6 +152,11 @@ class OrderRecord:
             attempts=m["attempts"],
             created_at=_utc(m["created_at"]),
             updated_at=_utc(m["updated_at"]),
+            last_sent_at=_utc_or_none(m["last_sent_at"]),
+            lookups=m["lookups"] or 0,
+            reference_taken_at=_utc_or_none(m["reference_taken_at"]),
+            watch_until=_utc_or_none(m["watch_until"]),
+            next_check_at=_utc_or_none(m["next_check_at"]),
         )
 
     @classmethod
@@ -163,6 +182,11 @@ class OrderRecord:
             attempts=row.attempts,
             created_at=_utc(row.created_at),
             updated_at=_utc(row.updated_at),
+            last_sent_at=_utc_or_none(row.last_sent_at),
+            lookups=row.lookups or 0,
+            reference_taken_at=_utc_or_none(row.reference_taken_at),
+            watch_until=_utc_or_none(row.watch_until),
+            next_check_at=_utc_or_none(row.next_check_at),
         )
 
 
@@ -173,6 +197,13 @@ class OrderEvent:
     step: Step
     provider_status: str | None
     note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePurchase:
+    provider_order_id: str
+    detected_at: datetime
+    action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +458,52 @@ class Ledger:
                 .values(lease_owner=None, lease_expires=None)
             )
 
+    # -- duplicate purchases ------------------------------------------------------------
+
+    async def record_duplicate(self, order_id: str, provider_order_id: str, action: str) -> bool:
+        """Note a second provider order under this order's reference; False when it was
+        noted before (a later watch pass finding it again)."""
+        now = _now()
+        try:
+            async with self._sessions.begin() as session:
+                order = await session.get_one(OrderRow, order_id)
+                session.add(
+                    DuplicatePurchaseRow(
+                        order_id=order_id,
+                        provider_order_id=provider_order_id,
+                        detected_at=now,
+                        action=action[:200],
+                    )
+                )
+                session.add(
+                    OrderEventRow(
+                        order_id=order_id,
+                        at=now,
+                        state=order.state,
+                        step=order.step,
+                        provider_status=order.provider_status,
+                        note=f"duplicate purchase {provider_order_id} at the provider: {action}",
+                    )
+                )
+        except IntegrityError:
+            return False
+        self.invalidate(order_id)
+        await self._changed(f"order:{order_id}", order_id)
+        return True
+
+    async def duplicates(self, order_id: str) -> list[DuplicatePurchase]:
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(DuplicatePurchaseRow)
+                    .where(DuplicatePurchaseRow.order_id == order_id)
+                    .order_by(DuplicatePurchaseRow.id)
+                )
+            ).all()
+            return [
+                DuplicatePurchase(r.provider_order_id, _utc(r.detected_at), r.action) for r in rows
+            ]
+
     # -- webhook deliveries -----------------------------------------------------------
 
     async def store_event(self, event: StoredEvent) -> bool:
@@ -533,7 +610,13 @@ class Ledger:
         """Tests only: start from an empty ledger."""
         self._read_cache.clear()
         async with self._sessions.begin() as session:
-            for table in (WebhookEventRow, EsimRow, OrderEventRow, OrderRow):
+            for table in (
+                WebhookEventRow,
+                EsimRow,
+                DuplicatePurchaseRow,
+                OrderEventRow,
+                OrderRow,
+            ):
                 await session.execute(delete(table))
 
     # -- reading ------------------------------------------------------------------
@@ -672,6 +755,7 @@ class Ledger:
                             [Step.NEW.value, Step.SUBMITTING.value, Step.SUBMITTED.value]
                         ),
                         OrderRow.updated_at <= now - timedelta(seconds=older_than),
+                        or_(OrderRow.next_check_at.is_(None), OrderRow.next_check_at <= now),
                         or_(
                             OrderRow.lease_expires.is_(None),
                             OrderRow.lease_expires < now,
@@ -683,26 +767,61 @@ class Ledger:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            claimed = []
-            for row in rows:
-                # compare-and-set: on SQLite (no row locks) two reconcilers may have read
-                # the same candidates; only one update of each lease can match
-                result = await session.execute(
-                    update(OrderRow)
+            return await self._lease_rows(session, rows, holder, now, lease)
+
+    async def claim_watched(
+        self, holder: str, *, limit: int = 50, lease: float = 120.0
+    ) -> list[OrderRecord]:
+        """Lease up to `limit` finished orders whose reference is still watched for late
+        or duplicate purchases and whose next look is due."""
+        now = _now()
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.scalars(
+                    select(OrderRow)
                     .where(
-                        OrderRow.id == row.id,
+                        OrderRow.watch_until > now,
+                        OrderRow.step.in_(
+                            [Step.SETTLED.value, Step.REJECTED.value, Step.ABANDONED.value]
+                        ),
+                        or_(OrderRow.next_check_at.is_(None), OrderRow.next_check_at <= now),
                         or_(
                             OrderRow.lease_expires.is_(None),
                             OrderRow.lease_expires < now,
                             OrderRow.lease_owner == holder,
                         ),
                     )
-                    .values(lease_owner=holder, lease_expires=now + timedelta(seconds=lease))
-                    .execution_options(synchronize_session=False)
+                    .order_by(OrderRow.next_check_at)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
                 )
-                if getattr(result, "rowcount", 0) == 1:
-                    claimed.append(OrderRecord.from_row(row))
-            return claimed
+            ).all()
+            return await self._lease_rows(session, rows, holder, now, lease)
+
+    @staticmethod
+    async def _lease_rows(
+        session: AsyncSession, rows: Sequence[OrderRow], holder: str, now: datetime, lease: float
+    ) -> list[OrderRecord]:
+        claimed = []
+        for row in rows:
+            # compare-and-set: on SQLite (no row locks) two reconcilers may have read
+            # the same candidates; only one update of each lease can match
+            result = await session.execute(
+                update(OrderRow)
+                .where(
+                    OrderRow.id == row.id,
+                    or_(
+                        OrderRow.lease_expires.is_(None),
+                        OrderRow.lease_expires < now,
+                        OrderRow.lease_owner == holder,
+                    ),
+                )
+                .values(lease_owner=holder, lease_expires=now + timedelta(seconds=lease))
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) == 1:
+                claimed.append(OrderRecord.from_row(row))
+        return claimed
 
     async def unsettled(self, *, limit: int = 100, older_than: float = 0.0) -> list[OrderRecord]:
         """Orders whose purchase is not finished on our side, oldest first."""

@@ -20,7 +20,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CatalogSnapshotRow", "EsimRow", "OrderEventRow", "OrderRow", "WebhookEventRow"]
+__all__ = [
+    "Base",
+    "CatalogSnapshotRow",
+    "DuplicatePurchaseRow",
+    "EsimRow",
+    "OrderEventRow",
+    "OrderRow",
+    "WebhookEventRow",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -41,6 +49,7 @@ class OrderRow(Base):
         UniqueConstraint("provider", "reference", name="uq_orders_provider_reference"),
         Index("ix_orders_owner_created", "owner", "created_at"),
         Index("ix_orders_step", "step"),
+        Index("ix_orders_watch_until", "watch_until"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -65,7 +74,18 @@ class OrderRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: not before then: the next lookup of an unsettled order, or the next watch pass
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: when the purchase was last sent (its outcome may still be unknown)
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: lookups by reference that found nothing since the last send
+    lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: when the provider refused a resend because it has the reference: it was placed
+    reference_taken_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    #: the reconciler keeps looking for late or duplicate purchases until then
+    watch_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -82,6 +102,24 @@ class OrderEventRow(Base):
     step: Mapped[str] = mapped_column(String(32))
     provider_status: Mapped[str | None] = mapped_column(String(64), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DuplicatePurchaseRow(Base):
+    """A second provider order found under one order's reference: bought twice."""
+
+    __tablename__ = "duplicate_purchases"
+    __table_args__ = (
+        UniqueConstraint(
+            "order_id", "provider_order_id", name="uq_duplicate_purchases_order_provider"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    provider_order_id: Mapped[str] = mapped_column(String(100))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: what was done about it: cancelled | cancel failed: ... | reported
+    action: Mapped[str] = mapped_column(String(200))
 
 
 class EsimRow(Base):

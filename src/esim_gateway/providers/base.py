@@ -89,6 +89,10 @@ class Capabilities:
     usage: bool
     instant_fulfilment: bool
     order_listing: bool
+    #: the provider refuses a second purchase with a reference it has seen (it answers
+    #: `DuplicateReference`), so a purchase whose outcome is unknown can be sent again at
+    #: once; without it, a resend waits for the provider's quiet period
+    unique_reference: bool = False
 
     def supports(self, operation: str) -> bool:
         return bool(getattr(self, operation))
@@ -290,6 +294,12 @@ class ProviderGateway(Protocol):
 
     async def find_order(self, reference: str) -> ProviderOrder | None:
         """The order we sent with this reference, or None when the provider has none."""
+        ...
+
+    async def find_orders(self, reference: str) -> Sequence[ProviderOrder]:
+        """Every order (or top-up) carrying this reference, oldest first: more than one
+        is a duplicate purchase. Empty when the provider shows none *now*, which is no
+        proof that none exists (a purchase may still commit; reads may lag writes)."""
         ...
 
     async def order_esims(self, order: ProviderOrder) -> Sequence[EsimProfile]:

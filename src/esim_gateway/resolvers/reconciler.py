@@ -46,7 +46,9 @@ class Reconciler:
         self.events: PendingEvents | None = None
 
     async def run_once(self, *, grace: float | None = None) -> int:
-        """Start a driver for every unsettled order; returns how many were started."""
+        """Start a driver for every unsettled order whose next look is due, and a watch
+        pass for every finished order whose reference is still watched and due; returns
+        how many were started."""
         started = 0
         pending = await self.ledger.claim_unsettled(
             self.driver.holder,
@@ -56,6 +58,11 @@ class Reconciler:
         )
         for record in pending:
             self.driver.start(record)
+            started += 1
+        for record in await self.ledger.claim_watched(
+            self.driver.holder, limit=self.batch, lease=self.driver.lease_seconds
+        ):
+            self.driver.watch(record)
             started += 1
         if self.events is not None:
             await self.events.process_pending()

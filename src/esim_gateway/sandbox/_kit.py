@@ -9,7 +9,14 @@ and each fires a given number of times:
 * ``retry_after``: add a ``Retry-After`` header (use with status 429);
 * ``hang``: never answer (the client's timeout fires);
 * ``drop_after_commit``: handle the request fully (the order exists, money is spent),
-  start the response, then break the connection before the body is sent.
+  start the response, then break the connection before the body is sent;
+* ``commit_then_status`` (with ``status`` + ``body``): handle the request fully, then
+  answer that status instead of the real answer (a provider that commits, then errs);
+* ``commit_late``: hold the request that many seconds, then handle it fully, whether or
+  not the caller is still waiting (a purchase that hangs past the client's timeout and
+  only then commits);
+* ``read_lag``: what this call commits stays invisible to lookups for that many
+  seconds (a provider whose reads lag its writes).
 
 The call log records every request (method, path, query, JSON body) so tests can count
 upstream calls.
@@ -18,6 +25,7 @@ upstream calls.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -39,9 +47,24 @@ __all__ = [
     "SandboxControl",
     "WebhookSender",
     "control_routes",
+    "hidden_until",
+    "is_visible",
     "json_response",
     "route_templates",
 ]
+
+#: the read lag of the call being handled; records it commits are hidden for that long
+_read_lag: contextvars.ContextVar[float] = contextvars.ContextVar("sandbox_read_lag", default=0.0)
+
+
+def hidden_until() -> float | None:
+    """For a record committed now: the monotonic time before which lookups miss it."""
+    lag = _read_lag.get()
+    return time.monotonic() + lag if lag > 0 else None
+
+
+def is_visible(hidden: float | None) -> bool:
+    return hidden is None or time.monotonic() >= hidden
 
 
 class ConnectionDropped(Exception):
@@ -88,6 +111,9 @@ class Fault:
     retry_after: float | None = None
     hang: bool = False
     drop_after_commit: bool = False
+    commit_then_status: bool = False
+    commit_late: float = 0.0
+    read_lag: float = 0.0
     #: how many matching calls it applies to; None = until cleared
     times: int | None = 1
 
@@ -129,6 +155,13 @@ class SandboxControl:
 
     calls: CallLog = field(default_factory=CallLog)
     faults: FaultPlan = field(default_factory=FaultPlan)
+    #: `commit_late` requests still to be handled: kept referenced until they ran
+    late: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def settle(self) -> None:
+        """Wait until every late commit has happened (tests, demos)."""
+        while self.late:
+            await asyncio.gather(*list(self.late), return_exceptions=True)
 
 
 def _route_path(scope: Scope) -> str:
@@ -211,27 +244,61 @@ class FaultMiddleware:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        if fault is not None:
-            if fault.latency:
-                await asyncio.sleep(fault.latency)
-            if fault.hang:
-                await asyncio.Event().wait()
-            if fault.status is not None:
-                headers = {}
-                if fault.retry_after is not None:
-                    headers["retry-after"] = str(int(fault.retry_after))
-                if isinstance(fault.body, str):
-                    response: Response = Response(
-                        fault.body, fault.status, headers=headers, media_type="text/html"
-                    )
-                else:
-                    response = json_response(fault.body, fault.status, headers)
-                await response(scope, replay, send)
-                return
-            if fault.drop_after_commit:
-                await self.app(scope, replay, _dropping(send))
-                return
-        await self.app(scope, replay, send)
+        if fault is None:
+            await self.app(scope, replay, send)
+            return
+        token = _read_lag.set(fault.read_lag)
+        try:
+            await self._faulty(fault, scope, replay, send)
+        finally:
+            _read_lag.reset(token)
+
+    async def _faulty(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.hang:
+            await asyncio.Event().wait()
+        if fault.commit_late:
+            # The work runs in a task of its own, shielded: a caller that gives up (its
+            # timeout cancels this call) does not stop the commit, as on a real server.
+            late = asyncio.ensure_future(self._handle_later(fault.commit_late, scope, receive))
+            self.control.late.add(late)
+            late.add_done_callback(self.control.late.discard)
+            for message in await asyncio.shield(late):
+                await send(message)
+            return
+        if fault.status is not None:
+            if fault.commit_then_status:
+                await self.app(scope, receive, _discarding)
+            headers = {}
+            if fault.retry_after is not None:
+                headers["retry-after"] = str(int(fault.retry_after))
+            if isinstance(fault.body, str):
+                response: Response = Response(
+                    fault.body, fault.status, headers=headers, media_type="text/html"
+                )
+            else:
+                response = json_response(fault.body, fault.status, headers)
+            await response(scope, receive, send)
+            return
+        if fault.drop_after_commit:
+            await self.app(scope, receive, _dropping(send))
+            return
+        await self.app(scope, receive, send)
+
+    async def _handle_later(self, delay: float, scope: Scope, receive: Receive) -> list[Message]:
+        await asyncio.sleep(delay)
+        messages: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            messages.append(message)
+
+        await self.app(scope, receive, keep)
+        return messages
+
+
+async def _discarding(message: Message) -> None:
+    return None
 
 
 def _dropping(send: Send) -> Callable[[Message], Awaitable[None]]:

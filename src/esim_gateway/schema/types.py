@@ -215,6 +215,21 @@ class OrderStatusChange:
         )
 
 
+@strawberry.type(
+    description=(
+        "A second order the provider holds under this order's reference: bought twice."
+        " Found by the gateway's watch of the reference, recorded, counted"
+        " (`esim_gateway_duplicate_purchases_total`) and cancelled where the provider allows."
+    )
+)
+class DuplicatePurchase:
+    provider_order_id: str
+    detected_at: datetime
+    action: str = strawberry.field(
+        description="What was done: cancelled, or reported (and why it was not cancelled)."
+    )
+
+
 @strawberry.type(description="An order the gateway placed (a purchase or a top-up).")
 class Order(relay.Node):
     order_id: relay.NodeID[str]
@@ -287,6 +302,17 @@ class Order(relay.Node):
         return [
             OrderStatusChange.from_event(e)
             for e in await info.context.ledger.history(self.record.id)
+        ]
+
+    @strawberry.field(
+        description="Provider orders beyond the first found under this order's reference."
+    )
+    async def duplicate_purchases(self, info: GInfo) -> list[DuplicatePurchase]:
+        return [
+            DuplicatePurchase(
+                provider_order_id=d.provider_order_id, detected_at=d.detected_at, action=d.action
+            )
+            for d in await info.context.ledger.duplicates(self.record.id)
         ]
 
     @strawberry.field(

@@ -64,6 +64,9 @@ __all__ = [
     "provider_order",
 ]
 
+#: orders listed per reference lookup: one is expected, more are duplicates to report
+MAX_LISTED = 50
+
 ROAMIFY_CAPABILITIES = Capabilities(
     topup=True,
     cancel=False,
@@ -432,6 +435,13 @@ class RoamifyGateway:
             return provider_order(await self.client.get_order(reference_id=reference))
         except NotFound:
             return None
+
+    async def find_orders(self, reference: str) -> Sequence[ProviderOrder]:
+        """`GET /api/esim/orders?referenceId=`: Roamify does not say a referenceId is
+        unique, so every order carrying it is listed."""
+        found = await self.client.list_orders(reference_id=reference, limit=MAX_LISTED)
+        orders = [provider_order(o) for o in found if o.reference_id == reference]
+        return sorted(orders, key=lambda o: (o.created_at is None, o.created_at or 0))
 
     async def order_esims(self, order: ProviderOrder) -> Sequence[EsimProfile]:
         """One `GET /api/esims?referenceId=` for the whole order; eSIMs it does not list

@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from esim_gateway.errors import NotFound
+from esim_gateway.errors import DuplicateReference, NotFound, ProviderError
 from esim_gateway.providers.base import (
     Balance,
     Capabilities,
@@ -71,6 +73,7 @@ SIMPLIFYTRIP_CAPABILITIES = Capabilities(
     usage=True,
     instant_fulfilment=False,
     order_listing=False,
+    unique_reference=True,
 )
 #: DESIGN.md section 4
 ORDER_STATES = {
@@ -288,6 +291,28 @@ def _usage(status: STEsimStatus) -> EsimUsage:
     )
 
 
+#: "trackId <x> already exists" (providers.md 2.x: duplicate references -> 400)
+_DUPLICATE_TRACK_ID = re.compile(r"\btrackId\b.*\balready exists\b", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def _duplicate_reference() -> Iterator[None]:
+    """A purchase refused because its trackId is taken was placed by an earlier send."""
+    try:
+        yield
+    except ProviderError as exc:
+        if exc.status == 400 and _DUPLICATE_TRACK_ID.search(exc.message):
+            raise DuplicateReference(
+                exc.provider,
+                exc.status,
+                exc.error_code,
+                exc.message,
+                retryable=False,
+                retry_after=exc.retry_after,
+            ) from exc
+        raise
+
+
 def _not_found(message: str) -> NotFound:
     return NotFound(PROVIDER, 404, "NOT_FOUND", message, retryable=False)
 
@@ -320,13 +345,14 @@ class SimplifyTripGateway:
         return await map_in_slices(lambda pair: _package(*pair), variations)
 
     async def submit_order(self, request: PlaceOrder) -> ProviderOrder:
-        created = await self.client.create_order(
-            request.reference,
-            [
-                (f"{request.reference}-{index}", line.package_id, line.quantity)
-                for index, line in enumerate(request.lines)
-            ],
-        )
+        with _duplicate_reference():
+            created = await self.client.create_order(
+                request.reference,
+                [
+                    (f"{request.reference}-{index}", line.package_id, line.quantity)
+                    for index, line in enumerate(request.lines)
+                ],
+            )
         return _from_created(created)
 
     async def fulfil_order(
@@ -345,6 +371,11 @@ class SimplifyTripGateway:
             return None
         # `GET /orders/:id` also matches SimplifyTrip's own ids: only our trackId counts
         return order if order.reference in (None, reference) else None
+
+    async def find_orders(self, reference: str) -> Sequence[ProviderOrder]:
+        """A trackId is unique per merchant and mode: at most one order carries it."""
+        found = await self.find_order(reference)
+        return [found] if found is not None else []
 
     async def order_esims(self, order: ProviderOrder) -> Sequence[EsimProfile]:
         if order.esims_included:
@@ -382,9 +413,10 @@ class SimplifyTripGateway:
         ]
 
     async def submit_topup(self, request: TopupRequest) -> ProviderOrder:
-        created = await self.client.recharge(
-            request.reference, f"{request.reference}-0", request.package_id, [request.iccid]
-        )
+        with _duplicate_reference():
+            created = await self.client.recharge(
+                request.reference, f"{request.reference}-0", request.package_id, [request.iccid]
+            )
         # recharges are processed synchronously (providers.md 2.4)
         return _from_created(created, default_status="SUCCESS")
 

@@ -543,7 +543,7 @@ async def get_order(request: Request) -> Response:
     if not order_id and not reference:
         return joi('"orderId" or "referenceId" is required')
     order = state.orders.get(order_id) if order_id else state.newest_order(reference or "")
-    if order is None:
+    if order is None or not order.visible:
         return failed(404, "Order not found")
     return ok(order_json(state, order))
 
@@ -558,7 +558,8 @@ async def list_orders(request: Request) -> Response:
     found = [
         o
         for o in reversed(state.orders.values())
-        if (status is None or o.status == status)
+        if o.visible
+        and (status is None or o.status == status)
         and (reference is None or o.reference_id == reference)
     ]
     return ok({"orders": [order_json(state, o) for o in found[:limit]]})

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from esim_gateway.sandbox._kit import hidden_until, is_visible
 from esim_gateway.sandbox.roamify.catalog import RoamifyCatalog
 
 __all__ = [
@@ -116,6 +117,12 @@ class RoamifyOrder:
     esim_ids: list[str]
     item_package_ids: list[str]
     kind: str = "order"  # order | topup | instant
+    #: a read-lag fault: lookups miss this order until then (monotonic seconds)
+    hidden_until: float | None = None
+
+    @property
+    def visible(self) -> bool:
+        return is_visible(self.hidden_until)
 
 
 @dataclass
@@ -183,7 +190,16 @@ class RoamifyState:
         """Create and pay an order: one eSIM (status NEW, no profile yet) per unit."""
         now = self.now()
         order = RoamifyOrder(
-            str(uuid.uuid4()), reference_id, "COMPLETED", Decimal(0), now, now, [], [], kind
+            str(uuid.uuid4()),
+            reference_id,
+            "COMPLETED",
+            Decimal(0),
+            now,
+            now,
+            [],
+            [],
+            kind,
+            hidden_until(),
         )
         for package_id, quantity in items:
             package, group = self.catalog.packages[package_id]
@@ -209,7 +225,7 @@ class RoamifyState:
 
     def newest_order(self, reference_id: str) -> RoamifyOrder | None:
         """Orders are kept in creation order; references may repeat."""
-        found = [o for o in self.orders.values() if o.reference_id == reference_id]
+        found = [o for o in self.orders.values() if o.reference_id == reference_id and o.visible]
         return found[-1] if found else None
 
     # -- eSIMs --------------------------------------------------------------------

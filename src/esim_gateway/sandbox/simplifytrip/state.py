@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from esim_gateway.sandbox._kit import hidden_until, is_visible
 from esim_gateway.sandbox.simplifytrip.catalog import RECHARGE_ICCIDS, SimplifyTripCatalog
 
 __all__ = ["SimplifyTripState", "StEsim", "StItem", "StOrder", "StReturn", "iso"]
@@ -71,6 +72,8 @@ class StOrder:
     refund_amount: int = 0
     returns: list[str] = field(default_factory=list)
     due_at: float | None = None
+    #: a read-lag fault: lookups miss this order until then (monotonic seconds)
+    hidden_until: float | None = field(default_factory=hidden_until)
 
     @property
     def total(self) -> int:
@@ -131,10 +134,12 @@ class SimplifyTripState:
         return f"{secrets.randbelow(10 ** (digits - 6)):0{digits - 6}d}{self._counter:06d}"
 
     def find_order(self, key: str) -> StOrder | None:
+        """An order by id or trackId, as lookups see it (a read-lag fault hides it for a
+        while; `by_track` still refuses a second order with the same trackId)."""
         order = self.orders.get(key)
         if order is None and key in self.by_track:
             order = self.orders[self.by_track[key]]
-        return order
+        return order if order is not None and is_visible(order.hidden_until) else None
 
     # -- knobs --------------------------------------------------------------------
 
