@@ -376,3 +376,43 @@ async def test_cancelling_is_unsupported_on_roamify_and_refused_for_esims_on_sim
     simplifytrip = await buy(gateway, "SIMPLIFYTRIP")
     refused = (await gateway.execute(CANCEL, input={"orderId": simplifytrip["id"]}))["cancelOrder"]
     assert refused["__typename"] == "ProviderError" and refused["statusCode"] == 404
+
+
+CREATE_NOW = """
+mutation Create($input: CreateOrderInput!) {
+  createOrder(input: $input, wait: false) { __typename ... on Order { id status } }
+}
+"""
+
+
+async def test_wait_false_answers_at_once_and_a_webhook_completes_the_followed_order(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with gateway_factory(fulfil_delay=0.5) as gw:
+        package = await a_package(gw, "SIMPLIFYTRIP")
+        # the driver would not poll again for 30 s: only the provider's webhook can make
+        # it read the order before then
+        gw.services.driver.poll_initial = 30.0
+        created = (
+            await gw.execute(
+                CREATE_NOW,
+                input={
+                    "provider": "SIMPLIFYTRIP",
+                    "items": [{"packageId": package["packageId"], "quantity": 1}],
+                    "idempotencyKey": "no-wait",
+                },
+            )
+        )["createOrder"]
+        assert created["__typename"] == "Order" and created["status"] == "PENDING"
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 10
+        while True:
+            order = (await gw.execute(ORDER, id=created["id"]))["order"]
+            if order["status"] == "COMPLETED":
+                break
+            assert loop.time() < end, order["status"]
+            await asyncio.sleep(0.05)
+        assert order["esims"] and order["esims"][0]["lpa"].startswith("LPA:1$")
+        deliveries = gw.simplifytrip.webhooks.deliveries
+        assert any(d["body"]["type"] == "PURCHASE_ORDER_SUCCESS" for d in deliveries)
+        assert gw.simplifytrip.control.calls.count("POST", "/api/v1/orders") == 1

@@ -88,8 +88,13 @@ async def _replay_or_conflict(
     return existing
 
 
-async def _run(context: Context, record: OrderRecord) -> MutationOutcome:
-    outcome = await context.services.driver.wait(record, context.settings.order_deadline)
+async def _run(context: Context, record: OrderRecord, wait: bool) -> MutationOutcome:
+    driver = context.services.driver
+    if not wait:
+        # the purchase goes on in the background; the caller follows it by subscription
+        driver.start(record)
+        return MutationOutcome(record, None)
+    outcome = await driver.wait(record, context.settings.order_deadline)
     return MutationOutcome(outcome.record, outcome.failure)
 
 
@@ -107,7 +112,12 @@ def rejection_of(record: OrderRecord) -> ProviderError | None:
 
 
 async def _claim_and_run(
-    context: Context, provider: ProviderName, kind: str, key: str, payload: dict[str, object]
+    context: Context,
+    provider: ProviderName,
+    kind: str,
+    key: str,
+    payload: dict[str, object],
+    wait: bool = True,
 ) -> MutationOutcome:
     replay = await _replay_or_conflict(context, key, kind, payload)
     if replay is None:
@@ -124,7 +134,7 @@ async def _claim_and_run(
             raise IdempotencyConflict(key)
     if replay.step.is_terminal:
         return MutationOutcome(replay, rejection_of(replay))
-    return await _run(context, replay)
+    return await _run(context, replay, wait)
 
 
 async def create_order(
@@ -133,6 +143,8 @@ async def create_order(
     lines: list[Line],
     idempotency_key: str | None,
     start_date: date | None = None,
+    *,
+    wait: bool = True,
 ) -> MutationOutcome:
     key = _check_key(idempotency_key)
     _check_lines(provider, lines)
@@ -155,11 +167,16 @@ async def create_order(
     }
     if start_date is not None:
         payload["startDate"] = start_date.isoformat()
-    return await _claim_and_run(context, provider, "order", key, payload)
+    return await _claim_and_run(context, provider, "order", key, payload, wait)
 
 
 async def topup(
-    context: Context, iccid: str, package_id: str, idempotency_key: str | None
+    context: Context,
+    iccid: str,
+    package_id: str,
+    idempotency_key: str | None,
+    *,
+    wait: bool = True,
 ) -> MutationOutcome:
     key = _check_key(idempotency_key)
     iccid = check_iccid(iccid)
@@ -186,13 +203,13 @@ async def topup(
     )
     if replay is not None:
         return await _claim_and_run(
-            context, replay.provider, "topup", key, {"iccid": iccid, "packageId": package_id}
+            context, replay.provider, "topup", key, {"iccid": iccid, "packageId": package_id}, wait
         )
     compatible = await context.providers.read(provider, lambda: gateway.topup_packages(iccid))
     if package_id not in {p.package_id for p in compatible}:
         raise InvalidInput("packageId", "This package is not a top-up for this eSIM.")
     return await _claim_and_run(
-        context, provider, "topup", key, {"iccid": iccid, "packageId": package_id}
+        context, provider, "topup", key, {"iccid": iccid, "packageId": package_id}, wait
     )
 
 

@@ -151,6 +151,8 @@ class PurchaseDriver:
         self._tasks: dict[str, asyncio.Task[PurchaseOutcome]] = {}
         #: set at shutdown: drivers that are only waiting hand their order back at once
         self._stopping = asyncio.Event()
+        #: per order being driven here: set by a webhook about it, to look again at once
+        self._nudges: dict[str, asyncio.Event] = {}
 
     # -- entry points ----------------------------------------------------------------
 
@@ -188,6 +190,10 @@ class PurchaseDriver:
         and its status updated when the provider's changed (refunds, SIM delivery).
         """
         if not record.step.is_terminal:
+            running = self._tasks.get(record.id)
+            if running is not None and not running.done():
+                # its driver is here, maybe waiting for the next poll: it reads now
+                self._nudges.setdefault(record.id, asyncio.Event()).set()
             self.start(record)
             return record
         if record.provider_order_id is None:
@@ -224,6 +230,7 @@ class PurchaseDriver:
     def _forget(self, order_id: str, task: asyncio.Task[PurchaseOutcome]) -> None:
         if self._tasks.get(order_id) is task:
             del self._tasks[order_id]
+            self._nudges.pop(order_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("purchase driver for order %s crashed", order_id, exc_info=task.exception())
 
@@ -312,7 +319,7 @@ class PurchaseDriver:
                             record.id, next_check_at=_now() + timedelta(seconds=wait)
                         )
                         return record, None
-                    if not await self._nap(wait):
+                    if not await self._nap(wait, record.id):
                         record = await self.ledger.update(
                             record.id, next_check_at=_now() + timedelta(seconds=wait)
                         )
@@ -443,14 +450,23 @@ class PurchaseDriver:
             )
         return await self.ledger.update(record.id, note=note)
 
-    async def _nap(self, seconds: float) -> bool:
-        """Sleep; False (at once) when the driver is shutting down."""
+    async def _nap(self, seconds: float, order_id: str) -> bool:
+        """Sleep until the next look at an order: cut short when a webhook says the order
+        changed; False (at once) when the driver is shutting down."""
         if self._stopping.is_set():
             return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-            return False
-        return True
+        nudge = self._nudges.setdefault(order_id, asyncio.Event())
+        waits = {
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(nudge.wait()),
+        }
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            nudge.clear()
+        return not self._stopping.is_set()
 
     def _backoff(self, attempt: int, exc: ProviderFailure) -> float:
         retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
@@ -638,7 +654,7 @@ class PurchaseDriver:
             if order is None:
                 if loop.time() + delay > give_up_at:
                     return PurchaseOutcome(record)
-                if not await self._nap(delay) or not await self.ledger.acquire_lease(
+                if not await self._nap(delay, record.id) or not await self.ledger.acquire_lease(
                     record.id, self.holder, self.lease_seconds
                 ):
                     return PurchaseOutcome(record)
@@ -673,7 +689,7 @@ class PurchaseDriver:
                 )
             if loop.time() + delay > give_up_at:
                 return PurchaseOutcome(record)
-            if not await self._nap(delay):
+            if not await self._nap(delay, record.id):
                 return PurchaseOutcome(record)
             # keep the lease while following; if another worker took it, it drives now
             if not await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):

@@ -390,22 +390,43 @@ class Mutation:
         description=(
             "Buy eSIMs. Returns within the configured deadline: an order whose eSIMs are not"
             " ready yet comes back PENDING or PROCESSING and completes in the background."
+            " With `wait: false` it returns at once (PENDING), to be followed with"
+            " `orderUpdated`."
         )
     )
-    async def create_order(self, info: GInfo, input: CreateOrderInput) -> CreateOrderResult:
+    async def create_order(
+        self,
+        info: GInfo,
+        input: CreateOrderInput,
+        wait: Annotated[
+            bool,
+            strawberry.argument(
+                description="Wait (up to the deadline) for the purchase to settle."
+            ),
+        ] = True,
+    ) -> CreateOrderResult:
         outcome = await mutations.create_order(
             info.context,
             ProviderName(input.provider.value),
             [mutations.Line(line.package_id, line.quantity) for line in input.items],
             input.idempotency_key,
             input.start_date,
+            wait=wait,
         )
         return _order_or_failure(outcome)
 
     @strawberry.mutation(description="Top up an eSIM (Roamify) or recharge a SIM (SimplifyTrip).")
-    async def topup(self, info: GInfo, input: TopupInput) -> TopupResult:
+    async def topup(
+        self,
+        info: GInfo,
+        input: TopupInput,
+        wait: Annotated[
+            bool,
+            strawberry.argument(description="Wait (up to the deadline) for the top-up to settle."),
+        ] = True,
+    ) -> TopupResult:
         outcome = await mutations.topup(
-            info.context, input.iccid, input.package_id, input.idempotency_key
+            info.context, input.iccid, input.package_id, input.idempotency_key, wait=wait
         )
         return _order_or_failure(outcome)
 
