@@ -19,7 +19,7 @@ import pytest
 
 from esim_gateway.ledger.repository import Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.providers.base import OrderLineRequest, PlaceOrder, ProviderName
 from esim_gateway.schema.ids import parse_order_id
 from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, GatewayFactory
@@ -288,3 +288,28 @@ def test_unique_reference_is_what_the_providers_say() -> None:
     assert SIMPLIFYTRIP_CAPABILITIES.unique_reference
     assert not ROAMIFY_CAPABILITIES.unique_reference
     assert ProviderName.ROAMIFY.value == "roamify"
+
+
+async def test_a_webhook_about_an_order_given_up_revives_it_at_once(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with gateway_factory(timeouts=FAST, simplifytrip_quiet_period=0.3) as gw:
+        package = (await a_package(gw, "SIMPLIFYTRIP"))["packageId"]
+        gw.simplifytrip.control.faults.arm(
+            "POST", "/api/v1/orders", status=503, body={"message": "busy"}, times=None
+        )
+        order = await create(gw, "SIMPLIFYTRIP", "given-up-then-webhook", package)
+        assert order["status"] == "FAILED", order
+        gw.simplifytrip.control.faults.clear()
+        record = await gw.ledger.by_key("sandbox-demo", "given-up-then-webhook")
+        assert record is not None and record.step is Step.ABANDONED
+        # the purchase goes through after all (sent here as the provider would have
+        # received it); its fulfilment webhook reaches the gateway long before the next
+        # watch pass, a minute away
+        gateway = gw.services.providers.get(ProviderName.SIMPLIFYTRIP)
+        await gateway.submit_order(
+            PlaceOrder(record.reference, (OrderLineRequest(package, 1),), None)
+        )
+        await eventually(lambda: _completed(gw, order["id"]))
+        final = await read(gw, order["id"])
+        assert final["esims"] and "after it was marked failed" in notes(final)

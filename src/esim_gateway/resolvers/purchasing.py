@@ -197,6 +197,9 @@ class PurchaseDriver:
             self.start(record)
             return record
         if record.provider_order_id is None:
+            if record.watch_until is not None:
+                # the provider speaks of an order we gave up: the purchase went through
+                self.watch(record)
             return record
         gateway = self.providers.get(record.provider)
         order_id = record.provider_order_id
