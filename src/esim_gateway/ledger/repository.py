@@ -34,9 +34,10 @@ from esim_gateway.ledger.tables import (
     EsimRow,
     OrderEventRow,
     OrderRow,
+    QuoteRow,
     WebhookEventRow,
 )
-from esim_gateway.providers.base import OrderState, ProviderName
+from esim_gateway.providers.base import Money, OrderState, ProviderName
 
 __all__ = [
     "Ledger",
@@ -44,6 +45,7 @@ __all__ = [
     "OrderEvent",
     "OrderRecord",
     "Page",
+    "QuoteRecord",
     "Step",
     "StoredEvent",
     "derive_reference",
@@ -52,6 +54,9 @@ __all__ = [
 
 
 class Step(enum.StrEnum):
+    #: written for a later time (`scheduled_at`); nothing sent; the scheduler moves it to
+    #: NEW once, atomically, when it is due, or it is cancelled before that
+    SCHEDULED = "SCHEDULED"
     #: written; nothing sent yet
     NEW = "NEW"
     #: the purchase request may have reached the provider: outcome unknown until looked up
@@ -114,6 +119,7 @@ class OrderRecord:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    scheduled_at: datetime | None = None
 
     @classmethod
     def from_mapping(cls, m: Mapping[Any, Any]) -> OrderRecord:
@@ -138,6 +144,7 @@ class OrderRecord:
             attempts=m["attempts"],
             created_at=_utc(m["created_at"]),
             updated_at=_utc(m["updated_at"]),
+            scheduled_at=_utc(m["scheduled_at"]) if m.get("scheduled_at") else None,
         )
 
     @classmethod
@@ -163,6 +170,7 @@ class OrderRecord:
             attempts=row.attempts,
             created_at=_utc(row.created_at),
             updated_at=_utc(row.updated_at),
+            scheduled_at=_utc(row.scheduled_at) if row.scheduled_at else None,
         )
 
 
@@ -205,6 +213,39 @@ class NewOrder:
     provider: ProviderName
     idempotency_key: str
     request: dict[str, Any]
+    #: set: record the order as SCHEDULED, to be placed at this time (nothing is sent now)
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRecord:
+    """A price given to `owner` for `request`, firm until `expires_at`."""
+
+    id: str
+    owner: str
+    provider: ProviderName
+    request: dict[str, Any]
+    #: the quoted unit price of each package id
+    unit_prices: dict[str, Money]
+    total: Money
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def from_row(cls, row: QuoteRow) -> QuoteRecord:
+        return cls(
+            id=row.id,
+            owner=row.owner,
+            provider=ProviderName(row.provider),
+            request=dict(row.request),
+            unit_prices={
+                package_id: Money(Decimal(price["amount"]), price["currency"])
+                for package_id, price in row.prices.items()
+            },
+            total=Money(row.total_amount, row.currency),
+            created_at=_utc(row.created_at),
+            expires_at=_utc(row.expires_at),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +338,7 @@ class Ledger:
         """
         now = _now()
         digest = request_hash(new.request)
+        scheduled = new.scheduled_at is not None
         row = OrderRow(
             id=str(uuid.uuid4()),
             owner=new.owner,
@@ -307,12 +349,13 @@ class Ledger:
             request=new.request,
             reference=derive_reference(new.provider, new.owner, new.idempotency_key),
             provider_order_id=None,
-            state=OrderState.PENDING.value,
+            state=(OrderState.SCHEDULED if scheduled else OrderState.PENDING).value,
             provider_status=None,
-            step=Step.NEW.value,
+            step=(Step.SCHEDULED if scheduled else Step.NEW).value,
             attempts=0,
             created_at=now,
             updated_at=now,
+            scheduled_at=new.scheduled_at,
         )
         try:
             async with self._sessions.begin() as session:
@@ -320,7 +363,11 @@ class Ledger:
                 await session.flush()
                 session.add(
                     OrderEventRow(
-                        order_id=row.id, at=now, state=row.state, step=row.step, note="recorded"
+                        order_id=row.id,
+                        at=now,
+                        state=row.state,
+                        step=row.step,
+                        note="scheduled" if scheduled else "recorded",
                     )
                 )
             return OrderRecord.from_row(row), True
@@ -372,6 +419,109 @@ class Ledger:
         self._remember(record)
         await self._changed(f"order:{record.id}", record.id)
         return record
+
+    async def _move_from(
+        self, order_id: str, expected: Step, *, note: str, **values: Any
+    ) -> OrderRecord | None:
+        """Compare-and-set: apply `values` only if the order is still at step `expected`.
+
+        One UPDATE guarded by the step, so of two replicas (or a cancel racing the
+        scheduler) exactly one moves the order; the other gets None.
+        """
+        now = _now()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.step == expected.value)
+                .values(updated_at=now, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                return None
+            row = await session.get(OrderRow, order_id, populate_existing=True)
+            assert row is not None
+            session.add(
+                OrderEventRow(
+                    order_id=row.id,
+                    at=now,
+                    state=row.state,
+                    step=row.step,
+                    provider_status=row.provider_status,
+                    note=note,
+                )
+            )
+            record = OrderRecord.from_row(row)
+        self._remember(record)
+        await self._changed(f"order:{record.id}", record.id)
+        return record
+
+    async def claim_due(
+        self, holder: str, *, now: datetime | None = None, limit: int = 50, lease: float = 120.0
+    ) -> list[OrderRecord]:
+        """Move scheduled orders due by `now` to NEW, leased to `holder`; returns those
+        this call moved. Each order is moved by exactly one caller across replicas, after
+        which it is an ordinary purchase (lease, lookup before any resend, reconciler)."""
+        due_by = now or _now()
+        async with self._sessions() as session:
+            due = (
+                await session.scalars(
+                    select(OrderRow.id)
+                    .where(OrderRow.step == Step.SCHEDULED.value, OrderRow.scheduled_at <= due_by)
+                    .order_by(OrderRow.scheduled_at)
+                    .limit(limit)
+                )
+            ).all()
+        claimed = []
+        for order_id in due:
+            record = await self._move_from(
+                order_id,
+                Step.SCHEDULED,
+                note="scheduled time reached: placing",
+                step=Step.NEW.value,
+                state=OrderState.PENDING.value,
+                lease_owner=holder,
+                # leases are judged by the real clock, whatever `now` a test passes
+                lease_expires=_now() + timedelta(seconds=lease),
+            )
+            if record is not None:
+                claimed.append(record)
+        return claimed
+
+    async def cancel_scheduled(self, order_id: str, note: str) -> OrderRecord | None:
+        """Cancel an order still waiting for its time; None when it is not (any more)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note=note,
+            step=Step.SETTLED.value,
+            state=OrderState.CANCELLED.value,
+        )
+
+    # -- quotes -------------------------------------------------------------------------
+
+    async def save_quote(self, quote: QuoteRecord) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                QuoteRow(
+                    id=quote.id,
+                    owner=quote.owner,
+                    provider=quote.provider.value,
+                    request=quote.request,
+                    prices={
+                        package_id: {"amount": str(price.amount), "currency": price.currency}
+                        for package_id, price in quote.unit_prices.items()
+                    },
+                    total_amount=quote.total.amount,
+                    currency=quote.total.currency,
+                    created_at=quote.created_at,
+                    expires_at=quote.expires_at,
+                )
+            )
+
+    async def get_quote(self, quote_id: str) -> QuoteRecord | None:
+        async with self._sessions() as session:
+            row = await session.get(QuoteRow, quote_id)
+            return QuoteRecord.from_row(row) if row is not None else None
 
     async def record_esims(self, order: OrderRecord, iccids: Sequence[str]) -> None:
         if not iccids:
@@ -533,7 +683,7 @@ class Ledger:
         """Tests only: start from an empty ledger."""
         self._read_cache.clear()
         async with self._sessions.begin() as session:
-            for table in (WebhookEventRow, EsimRow, OrderEventRow, OrderRow):
+            for table in (WebhookEventRow, EsimRow, OrderEventRow, OrderRow, QuoteRow):
                 await session.execute(delete(table))
 
     # -- reading ------------------------------------------------------------------

@@ -20,7 +20,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CatalogSnapshotRow", "EsimRow", "OrderEventRow", "OrderRow", "WebhookEventRow"]
+__all__ = [
+    "Base",
+    "CatalogSnapshotRow",
+    "EsimRow",
+    "OrderEventRow",
+    "OrderRow",
+    "QuoteRow",
+    "WebhookEventRow",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -41,6 +49,7 @@ class OrderRow(Base):
         UniqueConstraint("provider", "reference", name="uq_orders_provider_reference"),
         Index("ix_orders_owner_created", "owner", "created_at"),
         Index("ix_orders_step", "step"),
+        Index("ix_orders_step_scheduled", "step", "scheduled_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -66,6 +75,8 @@ class OrderRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: a scheduled order is placed at this time (step SCHEDULED until then)
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -124,3 +135,22 @@ class CatalogSnapshotRow(Base):
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class QuoteRow(Base):
+    """A firm price given by `quoteOrder`: `createOrder` with its id refuses another price."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_owner_created", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    #: the order payload quoted (items, startDate), compared with the order's
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the unit price of each package id, as quoted: {packageId: {amount, currency}}
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -160,7 +160,7 @@ class PurchaseDriver:
         record = await self.ledger.get(order_id)
         if record is None:
             raise KeyError(order_id)
-        if record.step.is_terminal:
+        if record.step.is_terminal or record.step is Step.SCHEDULED:  # the scheduler starts it
             return PurchaseOutcome(record)
         # Acquiring inside the try: a cancellation (a shutdown) can land after the lease
         # is committed but before the call returns, and must still give it back; releasing
