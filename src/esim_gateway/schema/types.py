@@ -286,8 +286,11 @@ class Order(relay.Node):
     def scheduled_at(self) -> datetime | None:
         return self.record.scheduled_at
 
-    @strawberry.field(description="The quote this order was bought under, if any.")
-    def quote_id(self) -> strawberry.ID | None:
+    @strawberry.field(
+        description="The id of the quote this order was bought under, if any (a field name"
+        " of its own: `quoteId` is non-null on the quote errors of the same union)."
+    )
+    def from_quote(self) -> strawberry.ID | None:
         quote = self.record.request.get("quoteId")
         return strawberry.ID(str(quote)) if quote is not None else None
 

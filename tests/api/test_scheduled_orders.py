@@ -1,0 +1,160 @@
+"""Scheduled orders: recorded now without calling the provider, cancelled for free until
+their time, then placed exactly once by the scheduler (here driven with a fake clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from esim_gateway.providers.base import ProviderName
+from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.resolvers.scheduling import Scheduler
+from esim_gateway.schema.ids import order_global_id
+from tests.api.test_ordering import a_package
+from tests.api.test_quotes import purchases
+from tests.conftest import Gateway
+
+ORDER_FIELDS = """
+    __typename
+    ... on Order { id status scheduledAt providerOrderId esims { iccid } }
+    ... on Error { message }
+    ... on ValidationError { field }
+"""
+MUTATION_FIELDS = ORDER_FIELDS + "... on UnsupportedOperationError { operation }"
+CREATE = f"""
+mutation Create($input: CreateOrderInput!) {{ createOrder(input: $input) {{ {MUTATION_FIELDS} }} }}
+"""
+CANCEL = f"""
+mutation Cancel($input: CancelOrderInput!) {{ cancelOrder(input: $input) {{ {MUTATION_FIELDS} }} }}
+"""
+ORDER = f"query Order($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
+SCHEDULED = """
+query { orders(filter: {status: SCHEDULED}) { edges { node { id status scheduledAt } } } }
+"""
+
+
+def in_(delta: timedelta) -> datetime:
+    return datetime.now(UTC) + delta
+
+
+async def schedule(
+    gw: Gateway, when: str, provider: str = "ROAMIFY", key: str | None = None
+) -> dict[str, Any]:
+    package = await a_package(gw, provider)
+    payload: dict[str, Any] = {
+        "provider": provider,
+        "items": [{"packageId": package["packageId"], "quantity": 1}],
+        "scheduledAt": when,
+    }
+    if key is not None:
+        payload["idempotencyKey"] = key
+    result: dict[str, Any] = (await gw.execute(CREATE, input=payload))["createOrder"]
+    return result
+
+
+def scheduler(gw: Gateway) -> Scheduler:
+    found: Scheduler = gw.services.extras["scheduler"]
+    return found
+
+
+async def test_a_scheduled_order_is_recorded_without_calling_the_provider(gateway: Gateway) -> None:
+    when = in_(timedelta(hours=1))
+    order = await schedule(gateway, when.isoformat())
+    assert order["__typename"] == "Order"
+    assert order["status"] == "SCHEDULED" and order["providerOrderId"] is None
+    assert datetime.fromisoformat(order["scheduledAt"]) == when
+    listed = (await gateway.execute(SCHEDULED))["orders"]["edges"]
+    assert [edge["node"]["id"] for edge in listed] == [order["id"]]
+    assert purchases(gateway) == 0
+    # not due yet: the scheduler leaves it alone
+    assert await scheduler(gateway).run_once() == []
+    assert purchases(gateway) == 0
+
+
+async def test_the_same_key_returns_the_scheduled_order_and_another_time_is_a_conflict(
+    gateway: Gateway,
+) -> None:
+    when = in_(timedelta(hours=2)).isoformat()
+    first = await schedule(gateway, when, key="trip-1")
+    again = await schedule(gateway, when, key="trip-1")
+    assert again["id"] == first["id"] and again["status"] == "SCHEDULED"
+    other = await schedule(gateway, in_(timedelta(hours=3)).isoformat(), key="trip-1")
+    assert other["__typename"] == "IdempotencyConflictError"
+
+
+async def test_a_time_in_the_past_beyond_the_horizon_or_without_offset_is_refused(
+    gateway: Gateway,
+) -> None:
+    for when in (
+        in_(-timedelta(minutes=1)).isoformat(),
+        in_(timedelta(days=91)).isoformat(),
+        in_(timedelta(hours=1)).replace(tzinfo=None).isoformat(),
+    ):
+        refused = await schedule(gateway, when)
+        assert refused["__typename"] == "ValidationError", when
+        assert refused["field"] == "scheduledAt"
+    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+    assert purchases(gateway) == 0
+
+
+async def test_the_horizon_is_configurable(gateway_factory: Any) -> None:
+    async with gateway_factory(schedule_horizon_days=1) as gw:
+        refused = await schedule(gw, in_(timedelta(days=2)).isoformat())
+        assert refused["__typename"] == "ValidationError" and refused["field"] == "scheduledAt"
+        accepted = await schedule(gw, in_(timedelta(hours=20)).isoformat())
+        assert accepted["status"] == "SCHEDULED"
+
+
+async def test_a_scheduled_order_is_cancelled_for_free_and_never_placed(gateway: Gateway) -> None:
+    # Roamify cannot cancel a placed order; a scheduled one was never placed
+    order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
+    cancelled = (
+        await gateway.execute(CANCEL, input={"orderId": order["id"], "reason": "trip off"})
+    )["cancelOrder"]
+    assert cancelled["__typename"] == "Order" and cancelled["status"] == "CANCELLED"
+    again = (await gateway.execute(CANCEL, input={"orderId": order["id"]}))["cancelOrder"]
+    assert again["status"] == "CANCELLED"
+    assert await scheduler(gateway).run_once(now=in_(timedelta(hours=2))) == []
+    assert purchases(gateway) == 0
+    assert (await gateway.execute(SCHEDULED))["orders"]["edges"] == []
+
+
+async def test_a_due_scheduled_order_is_placed_once_then_follows_the_normal_lifecycle(
+    gateway: Gateway,
+) -> None:
+    order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
+    later = in_(timedelta(hours=2))
+    (claimed,) = await scheduler(gateway).run_once(now=later)
+    assert order_global_id(claimed.id) == order["id"]
+    await gateway.services.driver.start(claimed)
+    assert await scheduler(gateway).run_once(now=later) == []
+    placed = (await gateway.execute(ORDER, id=order["id"]))["order"]
+    assert placed["status"] == "COMPLETED" and placed["providerOrderId"] is not None
+    assert len(placed["esims"]) == 1
+    assert purchases(gateway) == 1
+    # once placed, the provider's own cancellation rules apply (Roamify: none)
+    refused = (await gateway.execute(CANCEL, input={"orderId": order["id"]}))["cancelOrder"]
+    assert refused["__typename"] == "UnsupportedOperationError"
+
+
+async def test_two_schedulers_racing_for_due_orders_place_each_once(gateway: Gateway) -> None:
+    orders = [
+        await schedule(gateway, in_(timedelta(minutes=10 + i)).isoformat(), provider=provider)
+        for i, provider in enumerate(["ROAMIFY", "SIMPLIFYTRIP"] * 3)
+    ]
+    services = gateway.services
+    # a second replica's scheduler: its own driver (own lease holder), the same ledger
+    other = Scheduler(services.ledger, PurchaseDriver(services.ledger, services.providers))
+    later = in_(timedelta(hours=1))
+    first, second = await asyncio.gather(
+        scheduler(gateway).run_once(now=later), other.run_once(now=later)
+    )
+    claimed = [order_global_id(r.id) for r in [*first, *second]]
+    assert sorted(claimed) == sorted(o["id"] for o in orders)
+    await asyncio.gather(
+        *(services.driver.start(r) for r in first), *(other.driver.start(r) for r in second)
+    )
+    await other.driver.shutdown()
+    for provider in ProviderName:
+        assert purchases(gateway, provider) == 3
