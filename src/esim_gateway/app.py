@@ -305,7 +305,7 @@ def create_app(
             heap=ServerHeap() if freeze_heap else None,
         )
         reconciler = Reconciler(ledger, driver, interval=reconcile_interval)
-        scheduler = Scheduler(ledger, driver, interval=settings.scheduler_interval)
+        scheduler = Scheduler(ledger, driver, catalog, interval=settings.scheduler_interval)
         services = Services(
             settings=settings,
             ledger=ledger,

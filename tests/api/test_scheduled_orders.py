@@ -12,12 +12,12 @@ from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema.ids import order_global_id
 from tests.api.test_ordering import a_package
-from tests.api.test_quotes import purchases
+from tests.api.test_quotes import purchases, quote, reprice_roamify
 from tests.conftest import Gateway
 
 ORDER_FIELDS = """
     __typename
-    ... on Order { id status scheduledAt providerOrderId esims { iccid } }
+    ... on Order { id status scheduledAt providerOrderId failureReason esims { iccid } }
     ... on Error { message }
     ... on ValidationError { field }
 """
@@ -145,7 +145,9 @@ async def test_two_schedulers_racing_for_due_orders_place_each_once(gateway: Gat
     ]
     services = gateway.services
     # a second replica's scheduler: its own driver (own lease holder), the same ledger
-    other = Scheduler(services.ledger, PurchaseDriver(services.ledger, services.providers))
+    other = Scheduler(
+        services.ledger, PurchaseDriver(services.ledger, services.providers), services.catalog
+    )
     later = in_(timedelta(hours=1))
     first, second = await asyncio.gather(
         scheduler(gateway).run_once(now=later), other.run_once(now=later)
@@ -158,3 +160,29 @@ async def test_two_schedulers_racing_for_due_orders_place_each_once(gateway: Gat
     await other.driver.shutdown()
     for provider in ProviderName:
         assert purchases(gateway, provider) == 3
+
+
+async def test_a_scheduled_order_whose_quoted_price_moved_fails_without_being_placed(
+    gateway: Gateway,
+) -> None:
+    package = await a_package(gateway, "ROAMIFY")
+    items = [{"packageId": package["packageId"], "quantity": 1}]
+    quoted = await quote(gateway, {"provider": "ROAMIFY", "items": items})
+    order = (
+        await gateway.execute(
+            CREATE,
+            input={
+                "provider": "ROAMIFY",
+                "items": items,
+                "quoteId": quoted["quoteId"],
+                "scheduledAt": in_(timedelta(hours=1)).isoformat(),
+            },
+        )
+    )["createOrder"]
+    assert order["status"] == "SCHEDULED"
+    await reprice_roamify(gateway, package["packageId"], 2.0)
+    assert await scheduler(gateway).run_once(now=in_(timedelta(hours=2))) == []
+    failed = (await gateway.execute(ORDER, id=order["id"]))["order"]
+    assert failed["status"] == "FAILED" and failed["providerOrderId"] is None
+    assert "price changed" in failed["failureReason"]
+    assert purchases(gateway) == 0

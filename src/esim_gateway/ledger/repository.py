@@ -455,37 +455,53 @@ class Ledger:
         await self._changed(f"order:{record.id}", record.id)
         return record
 
-    async def claim_due(
-        self, holder: str, *, now: datetime | None = None, limit: int = 50, lease: float = 120.0
+    async def due_scheduled(
+        self, *, now: datetime | None = None, limit: int = 50
     ) -> list[OrderRecord]:
-        """Move scheduled orders due by `now` to NEW, leased to `holder`; returns those
-        this call moved. Each order is moved by exactly one caller across replicas, after
-        which it is an ordinary purchase (lease, lookup before any resend, reconciler)."""
-        due_by = now or _now()
+        """Scheduled orders whose time has come by `now`, earliest first (not claimed)."""
         async with self._sessions() as session:
-            due = (
+            rows = (
                 await session.scalars(
-                    select(OrderRow.id)
-                    .where(OrderRow.step == Step.SCHEDULED.value, OrderRow.scheduled_at <= due_by)
+                    select(OrderRow)
+                    .where(
+                        OrderRow.step == Step.SCHEDULED.value,
+                        OrderRow.scheduled_at <= (now or _now()),
+                    )
                     .order_by(OrderRow.scheduled_at)
                     .limit(limit)
                 )
             ).all()
-        claimed = []
-        for order_id in due:
-            record = await self._move_from(
-                order_id,
-                Step.SCHEDULED,
-                note="scheduled time reached: placing",
-                step=Step.NEW.value,
-                state=OrderState.PENDING.value,
-                lease_owner=holder,
-                # leases are judged by the real clock, whatever `now` a test passes
-                lease_expires=_now() + timedelta(seconds=lease),
-            )
-            if record is not None:
-                claimed.append(record)
-        return claimed
+            return [OrderRecord.from_row(r) for r in rows]
+
+    async def claim_scheduled(
+        self, order_id: str, holder: str, *, lease: float = 120.0
+    ) -> OrderRecord | None:
+        """Move a scheduled order to NEW, leased to `holder`. Of every replica trying,
+        exactly one gets the record; from then on it is an ordinary purchase (lease,
+        lookup before any resend, the reconciler if this replica dies)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note="scheduled time reached: placing",
+            step=Step.NEW.value,
+            state=OrderState.PENDING.value,
+            lease_owner=holder,
+            lease_expires=_now() + timedelta(seconds=lease),
+        )
+
+    async def refuse_scheduled(
+        self, order_id: str, reason: str, error_code: str
+    ) -> OrderRecord | None:
+        """Fail a scheduled order without placing it (its quoted price no longer holds)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note=f"not placed: {reason}",
+            step=Step.REJECTED.value,
+            state=OrderState.FAILED.value,
+            failure_reason=reason,
+            error_code=error_code,
+        )
 
     async def cancel_scheduled(self, order_id: str, note: str) -> OrderRecord | None:
         """Cancel an order still waiting for its time; None when it is not (any more)."""

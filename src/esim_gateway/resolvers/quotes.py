@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from esim_gateway.context import Context
+from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.errors import (
     InvalidInput,
     PriceChanged,
@@ -28,7 +29,14 @@ from esim_gateway.errors import (
 from esim_gateway.ledger.repository import QuoteRecord
 from esim_gateway.providers.base import CatalogPackage, Money, ProviderName
 
-__all__ = ["LineCapabilities", "OrderQuote", "QuotedLine", "check_quote", "quote_order"]
+__all__ = [
+    "LineCapabilities",
+    "OrderQuote",
+    "QuotedLine",
+    "check_quote",
+    "moved_price",
+    "quote_order",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,18 +190,22 @@ async def check_quote(
         raise InvalidInput("quoteId", "This quote is for another order: quote this one first.")
     if datetime.now(UTC) >= quote.expires_at:
         raise QuoteExpired(quote.id, quote.expires_at)
+    moved_to = await moved_price(context.services.catalog, quote)
+    if moved_to is not None:
+        raise PriceChanged(quote.id, quote.total.amount, moved_to, quote.total.currency)
+
+
+async def moved_price(catalog: Catalog, quote: QuoteRecord) -> Decimal | None:
+    """The order's total now, when it is not the quoted one (a package no longer listed
+    counts as 0); None when every quoted price still holds."""
     current: list[tuple[CatalogPackage, int]] = []
-    for package_id, quantity in items:
-        package = await context.services.catalog.get(provider, package_id)
+    for item in quote.request["items"]:
+        package = await catalog.get(quote.provider, str(item["packageId"]))
         if package is None:
-            raise InvalidInput("items", f"Package {package_id} is no longer listed.")
-        current.append((package, quantity))
+            return Decimal(0)
+        current.append((package, int(item["quantity"])))
     total = _total(current)
     moved = any(quote.unit_prices.get(p.package_id) != p.price for p, _ in current)
     if total is None or moved or total != quote.total:
-        raise PriceChanged(
-            quote.id,
-            quote.total.amount,
-            total.amount if total is not None else Decimal(0),
-            quote.total.currency,
-        )
+        return total.amount if total is not None else Decimal(0)
+    return None

@@ -3,7 +3,7 @@
 `createOrder(scheduledAt)` writes the order at step SCHEDULED and calls no provider.
 Until it is due, `cancelOrder` cancels it for free (a compare-and-set on the step: it
 cannot race the placement). Every replica runs a `Scheduler`; when an order is due,
-`Ledger.claim_due` moves it from SCHEDULED to NEW for exactly one of them, in one guarded
+`Ledger.claim_scheduled` moves it from SCHEDULED to NEW for exactly one of them, in one guarded
 UPDATE, and that one hands it to the purchase driver. From then on it is an ordinary
 purchase: leased, looked up by reference before any resend, finished by the reconciler
 if the replica dies.
@@ -14,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import Settings
 from esim_gateway.context import Context
+from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.errors import InvalidInput
 from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
 from esim_gateway.providers.base import OrderState
 from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.resolvers.quotes import moved_price
 
 __all__ = ["Scheduler", "cancel_scheduled", "check_scheduled_at"]
 
@@ -71,26 +74,60 @@ async def cancel_scheduled(
 
 
 class Scheduler:
-    """Places due scheduled orders; one per process, all replicas looking."""
+    """Places due scheduled orders; one per process, all replicas looking.
+
+    An order bought under a quote is placed only if the quoted price still holds; else
+    it fails (`PRICE_CHANGED`) without anything being bought.
+    """
 
     def __init__(
-        self, ledger: Ledger, driver: PurchaseDriver, *, interval: float = 5.0, batch: int = 50
+        self,
+        ledger: Ledger,
+        driver: PurchaseDriver,
+        catalog: Catalog,
+        *,
+        interval: float = 5.0,
+        batch: int = 50,
     ) -> None:
         self.ledger = ledger
         self.driver = driver
+        self.catalog = catalog
         self.interval = interval
         self.batch = batch
         self._background = BackgroundLoop("scheduler", self._loop)
 
     async def run_once(self, *, now: datetime | None = None) -> list[OrderRecord]:
-        """Claim the orders due by `now` (the clock when None) and start placing them;
-        returns the orders this process claimed."""
-        claimed = await self.ledger.claim_due(
-            self.driver.holder, now=now, limit=self.batch, lease=self.driver.lease_seconds
-        )
-        for record in claimed:
-            self.driver.start(record)
+        """Place the orders due by `now` (the clock when None); returns the orders this
+        process claimed and started placing."""
+        claimed = []
+        for due in await self.ledger.due_scheduled(now=now, limit=self.batch):
+            problem = await self._price_problem(due)
+            if problem is not None:
+                await self.ledger.refuse_scheduled(due.id, problem, "PRICE_CHANGED")
+                continue
+            record = await self.ledger.claim_scheduled(
+                due.id, self.driver.holder, lease=self.driver.lease_seconds
+            )
+            if record is not None:
+                self.driver.start(record)
+                claimed.append(record)
         return claimed
+
+    async def _price_problem(self, record: OrderRecord) -> str | None:
+        """Why the order may not be placed at its quoted price now, if it may not."""
+        quote_id = record.request.get("quoteId")
+        if quote_id is None:
+            return None
+        quote = await self.ledger.get_quote(str(uuid.UUID(str(quote_id))))
+        if quote is None:  # checked when the order was recorded; quotes are never deleted
+            return None
+        moved_to = await moved_price(self.catalog, quote)
+        if moved_to is None:
+            return None
+        return (
+            f"The price changed since the quote ({quote.total.amount} -> {moved_to}"
+            f" {quote.total.currency}); nothing was bought."
+        )
 
     def start(self) -> None:
         self._background.start()
