@@ -4,7 +4,6 @@ by a stopped replica is placed by the other. Real processes, as in test_two_proc
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,10 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.test_two_processes import free_port, running
+from tests.reliability.test_two_processes import (
+    free_port,
+    replica_env,
+    roamify_package,
+    serving,
+    simulators,
+)
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on Error { message } } }"""
+QUOTE = """mutation($input: QuoteOrderInput!) { quoteOrder(input: $input) { __typename
+  ... on OrderQuote { quoteId } } }"""
 ORDER = """query($id: ID!) { order(id: $id) { __typename
   ... on Order { status reference statusHistory { note } } } }"""
 #: how long the test waits for the replicas to place what is due (a bound, not a measure)
@@ -32,7 +39,9 @@ def graphql(port: int, query: str, **variables: Any) -> dict[str, Any]:
     return data
 
 
-def schedule(port: int, package_id: str, key: str, when: datetime) -> str:
+def schedule(
+    port: int, package_id: str, key: str, when: datetime, quote_id: str | None = None
+) -> str:
     order = graphql(
         port,
         CREATE,
@@ -41,6 +50,7 @@ def schedule(port: int, package_id: str, key: str, when: datetime) -> str:
             "idempotencyKey": key,
             "items": [{"packageId": package_id, "quantity": 1}],
             "scheduledAt": when.isoformat(),
+            "quoteId": quote_id,
         },
     )["createOrder"]
     assert order["__typename"] == "Order" and order["status"] == "SCHEDULED", order
@@ -61,44 +71,23 @@ def wait_settled(port: int, order_ids: list[str]) -> dict[str, dict[str, Any]]:
 @pytest.mark.postgres
 def test_due_scheduled_orders_are_placed_once_across_two_replicas(clean_postgres: str) -> None:
     sandbox_port, first_port, second_port = free_port(), free_port(), free_port()
-    sandbox = f"http://127.0.0.1:{sandbox_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
-    gateway_env = {
-        **env,
-        "ESIM_GATEWAY_DATABASE_URL": clean_postgres,
-        "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
-        "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
-        "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "10000",
-        "ESIM_GATEWAY_RATE_LIMIT_BURST": "10000",
-        "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
+    with simulators(sandbox_port) as sandbox:
         # both replicas look for due orders every ~0.1 s: they do race for each one
-        "ESIM_GATEWAY_SCHEDULER_INTERVAL": "0.1",
-    }
-    token = {"authorization": "Bearer sandbox-roamify-token"}
-    with running(
-        ["sandbox", "--port", str(sandbox_port), "--fulfil-delay", "0"],
-        env,
-        f"{sandbox}/roamify/_sandbox/calls",
-    ):
-        packages = httpx.get(
-            f"{sandbox}/roamify/api/esim/packages",
-            params={"page": 1, "pageSize": 50},
-            headers=token,
-        ).json()
-        package_id = next(
-            p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
-        )
-        with running(
-            ["serve", "--port", str(second_port)],
-            gateway_env,
-            f"http://127.0.0.1:{second_port}/healthz",
-        ):
-            with running(
-                ["serve", "--port", str(first_port)],
-                gateway_env,
-                f"http://127.0.0.1:{first_port}/healthz",
-            ):
-                due = datetime.now(UTC) + timedelta(seconds=3)
+        env = replica_env(clean_postgres, sandbox, SCHEDULER_INTERVAL="0.1")
+        package_id = roamify_package(sandbox)
+        with serving(second_port, env):
+            with serving(first_port, env):
+                # warms both replicas' catalogs; the quote is honoured by the other one
+                quote_id = graphql(
+                    second_port,
+                    QUOTE,
+                    input={
+                        "provider": "ROAMIFY",
+                        "items": [{"packageId": package_id, "quantity": 1}],
+                    },
+                )["quoteOrder"]["quoteId"]
+                assert graphql(first_port, "{ packages(first: 1) { totalCount } }")
+                due = datetime.now(UTC) + timedelta(seconds=8)
                 raced = [
                     schedule(port, package_id, f"raced-{i}", due)
                     for i, port in enumerate([first_port, second_port] * 3)
@@ -106,7 +95,11 @@ def test_due_scheduled_orders_are_placed_once_across_two_replicas(clean_postgres
                 placed = wait_settled(second_port, raced)
                 # scheduled on the first replica, which stops before it is due
                 left = schedule(
-                    first_port, package_id, "left", datetime.now(UTC) + timedelta(seconds=2)
+                    first_port,
+                    package_id,
+                    "left",
+                    datetime.now(UTC) + timedelta(seconds=5),
+                    quote_id=quote_id,
                 )
             placed.update(wait_settled(second_port, [left]))
         calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()

@@ -268,6 +268,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("malformed cursor") from exc
 
 
+def _history(row: OrderRow, at: datetime, note: str | None) -> OrderEventRow:
+    """The status-history entry of an order as `row` now stands."""
+    return OrderEventRow(
+        order_id=row.id,
+        at=at,
+        state=row.state,
+        step=row.step,
+        provider_status=row.provider_status,
+        note=note,
+    )
+
+
 ChangeListener = Callable[[str, str], Awaitable[None]]
 READ_CACHE_SIZE = 10_000
 
@@ -405,17 +417,12 @@ class Ledger:
                 setattr(row, key, value)
             row.updated_at = now
             if moved or note:
-                session.add(
-                    OrderEventRow(
-                        order_id=row.id,
-                        at=now,
-                        state=row.state,
-                        step=row.step,
-                        provider_status=row.provider_status,
-                        note=note,
-                    )
-                )
+                session.add(_history(row, now, note))
             record = OrderRecord.from_row(row)
+        return await self._committed(record)
+
+    async def _committed(self, record: OrderRecord) -> OrderRecord:
+        """After an order's change is committed: cache it and tell the listeners."""
         self._remember(record)
         await self._changed(f"order:{record.id}", record.id)
         return record
@@ -440,20 +447,9 @@ class Ledger:
                 return None
             row = await session.get(OrderRow, order_id, populate_existing=True)
             assert row is not None
-            session.add(
-                OrderEventRow(
-                    order_id=row.id,
-                    at=now,
-                    state=row.state,
-                    step=row.step,
-                    provider_status=row.provider_status,
-                    note=note,
-                )
-            )
+            session.add(_history(row, now, note))
             record = OrderRecord.from_row(row)
-        self._remember(record)
-        await self._changed(f"order:{record.id}", record.id)
-        return record
+        return await self._committed(record)
 
     async def due_scheduled(
         self, *, now: datetime | None = None, limit: int = 50

@@ -11,13 +11,11 @@ if the replica dies.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from esim_gateway.background import BackgroundLoop
+from esim_gateway.background import periodic
 from esim_gateway.config import Settings
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.catalog import Catalog
@@ -94,7 +92,7 @@ class Scheduler:
         self.catalog = catalog
         self.interval = interval
         self.batch = batch
-        self._background = BackgroundLoop("scheduler", self._loop)
+        self._background = periodic("scheduler", self.run_once, interval, log)
 
     async def run_once(self, *, now: datetime | None = None) -> list[OrderRecord]:
         """Place the orders due by `now` (the clock when None); returns the orders this
@@ -134,11 +132,3 @@ class Scheduler:
 
     async def stop(self) -> None:
         await self._background.stop()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("scheduler pass failed")
-            await asyncio.sleep(self.interval * (0.8 + 0.4 * random.random()))
