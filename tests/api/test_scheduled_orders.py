@@ -10,7 +10,7 @@ from typing import Any
 from esim_gateway.providers.base import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.scheduling import Scheduler
-from esim_gateway.schema.ids import order_global_id
+from esim_gateway.schema.ids import order_global_id, parse_order_id
 from tests.api.test_ordering import a_package
 from tests.api.test_quotes import purchases, quote, reprice_roamify
 from tests.conftest import Gateway
@@ -186,3 +186,37 @@ async def test_a_scheduled_order_whose_quoted_price_moved_fails_without_being_pl
     assert failed["status"] == "FAILED" and failed["providerOrderId"] is None
     assert "price changed" in failed["failureReason"]
     assert purchases(gateway) == 0
+
+
+async def test_a_travel_date_before_the_scheduled_time_is_refused(gateway: Gateway) -> None:
+    package = await a_package(gateway, "ROAMIFY")
+    refused = (
+        await gateway.execute(
+            CREATE,
+            input={
+                "provider": "ROAMIFY",
+                "items": [{"packageId": package["packageId"], "quantity": 1}],
+                "scheduledAt": in_(timedelta(days=3)).isoformat(),
+                "startDate": in_(timedelta(days=1)).date().isoformat(),
+            },
+        )
+    )["createOrder"]
+    assert refused["__typename"] == "ValidationError" and refused["field"] == "startDate"
+    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+
+
+async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
+    gateway: Gateway,
+) -> None:
+    ledger = gateway.ledger
+    for _ in range(5):
+        order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
+        order_id = parse_order_id(order["id"])
+        cancelled, claimed = await asyncio.gather(
+            ledger.cancel_scheduled(order_id, "cancelled"),
+            ledger.claim_scheduled(order_id, "another-replica"),
+        )
+        assert (cancelled is None) != (claimed is None)
+        record = await ledger.get(order_id)
+        assert record is not None
+        assert record.state.value == ("CANCELLED" if cancelled else "PENDING")

@@ -168,6 +168,8 @@ async def create_order(
     key = _check_key(idempotency_key)
     check_order_lines(context, provider, lines, start_date)
     when = check_scheduled_at(context.settings, scheduled_at) if scheduled_at else None
+    if when is not None and start_date is not None and start_date < when.date():
+        raise InvalidInput("startDate", "The travel start date is before scheduledAt.")
     catalog = context.services.catalog
     for index, line in enumerate(lines):
         package = await catalog.get(provider, line.package_id)
