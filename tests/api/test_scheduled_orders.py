@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from esim_gateway.providers.base import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.scheduling import Scheduler
@@ -220,3 +222,26 @@ async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
         record = await ledger.get(order_id)
         assert record is not None
         assert record.state.value == ("CANCELLED" if cancelled else "PENDING")
+
+
+async def test_cancelling_an_order_another_replica_just_claimed_is_refused_and_changes_nothing(
+    gateway: Gateway,
+) -> None:
+    from esim_gateway.auth import DEMO_PRINCIPAL
+    from esim_gateway.context import Context
+    from esim_gateway.dataloaders.loaders import build_loaders
+    from esim_gateway.errors import InvalidInput
+    from esim_gateway.resolvers.scheduling import cancel_scheduled
+
+    order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
+    order_id = parse_order_id(order["id"])
+    seen = await gateway.ledger.get(order_id)  # what this replica read: still SCHEDULED
+    assert seen is not None
+    claimed = await gateway.ledger.claim_scheduled(order_id, "another-replica")
+    assert claimed is not None
+    services = gateway.services
+    context = Context(services, DEMO_PRINCIPAL, build_loaders(services.providers, services.ledger))
+    with pytest.raises(InvalidInput, match="being placed now"):
+        await cancel_scheduled(context, seen, "too late")
+    record = await gateway.ledger.get(order_id)
+    assert record is not None and record.state.value == "PENDING"
