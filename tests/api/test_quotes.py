@@ -107,6 +107,9 @@ async def test_a_simplifytrip_quote_is_in_dong_with_its_usd_value(gateway: Gatew
     assert rate is not None
     expected = (Decimal(answer["total"]["amount"]) / rate.units_per_usd).quantize(Decimal("0.01"))
     assert Decimal(answer["totalUsd"]["amount"]) == expected
+    # SimplifyTrip cancels physical-SIM orders only: an eSIM order cannot be cancelled
+    (line,) = answer["lines"]
+    assert line["capabilities"] == {"topup": package["topup"], "cancel": False, "usage": True}
     assert purchases(gateway, ProviderName.SIMPLIFYTRIP) == 0
 
 

@@ -90,8 +90,9 @@ def _capabilities(context: Context, package: CatalogPackage) -> LineCapabilities
     provider = context.providers.get(package.provider).capabilities
     return LineCapabilities(
         topup=provider.topup and package.topup,
-        # SimplifyTrip cancels physical-SIM orders only (while NEW); Roamify cancels none
-        cancel=provider.cancel and package.product_type.lower() != "esim",
+        # SimplifyTrip cancels physical-SIM orders only, while NEW (not eSIMs, not
+        # recharges, which succeed at once); Roamify cancels none
+        cancel=provider.cancel and package.product_type.upper() == "SIM",
         usage=provider.usage and package.usage_check,
     )
 
