@@ -40,6 +40,7 @@ from esim_gateway.providers.base import ProviderGateway, ProviderName
 from esim_gateway.providers.registry import Providers
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
+from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema import build_schema
 from esim_gateway.tracing import Tracing, build_tracing
 from esim_gateway.view import GatewayGraphQL
@@ -312,6 +313,7 @@ def create_app(
             heap=ServerHeap() if freeze_heap else None,
         )
         reconciler = Reconciler(ledger, driver, interval=reconcile_interval)
+        scheduler = Scheduler(ledger, driver, catalog, interval=settings.scheduler_interval)
         services = Services(
             settings=settings,
             ledger=ledger,
@@ -323,7 +325,12 @@ def create_app(
             prices=Prices(
                 settings.usd_rates, dict(settings.markups), source=settings.usd_rates_source
             ),
-            extras={"reconciler": reconciler, "metrics": metrics, "tracing": tracing},
+            extras={
+                "reconciler": reconciler,
+                "scheduler": scheduler,
+                "metrics": metrics,
+                "tracing": tracing,
+            },
         )
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
@@ -333,6 +340,7 @@ def create_app(
         if freeze_heap:
             freeze_long_lived()
         reconciler.start()
+        scheduler.start()
         if catalog_refresh:
             catalog.start()
         rates = BackgroundLoop(
@@ -349,6 +357,7 @@ def create_app(
             await view.limiter.aclose()
             await rates.stop()
             await reconciler.stop()
+            await scheduler.stop()
             await driver.shutdown()
             await broker.stop()
             if sandboxes is not None:

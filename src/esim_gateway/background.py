@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["BackgroundLoop"]
+__all__ = ["BackgroundLoop", "periodic"]
 
 
 class BackgroundLoop:
@@ -26,3 +28,20 @@ class BackgroundLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def periodic(
+    name: str, step: Callable[[], Awaitable[object]], interval: float, log: logging.Logger
+) -> BackgroundLoop:
+    """A loop running `step` every `interval` seconds (+/- 20 % jitter, so replicas do
+    not move in lockstep); a failed step is logged and the loop goes on."""
+
+    async def run() -> None:
+        while True:
+            try:
+                await step()
+            except Exception:
+                log.exception("%s pass failed", name)
+            await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+
+    return BackgroundLoop(name, run)

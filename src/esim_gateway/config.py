@@ -182,6 +182,13 @@ class Settings:
     #: or after giving up
     purchase_watch_period: float = 86_400.0
 
+    #: seconds a `quoteOrder` price stays firm for `createOrder(quoteId)`
+    quote_ttl: float = 900.0
+    #: how far ahead `createOrder(scheduledAt)` may schedule, in days
+    schedule_horizon_days: float = 90.0
+    #: seconds between two looks for scheduled orders that are due (every replica looks)
+    scheduler_interval: float = 5.0
+
     @property
     def quiet_periods(self) -> dict[str, float]:
         """Provider value -> quiet period in seconds."""
@@ -289,6 +296,9 @@ class Settings:
         number("PURCHASE_WATCH_PERIOD", "purchase_watch_period", float, 0)
         number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
+        number("QUOTE_TTL", "quote_ttl", float, 1)
+        number("SCHEDULE_HORIZON_DAYS", "schedule_horizon_days", float, 0.001)
+        number("SCHEDULER_INTERVAL", "scheduler_interval", float, 0.05)
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")

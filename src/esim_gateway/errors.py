@@ -11,6 +11,8 @@ them through, and the schema turns the expected ones into union members.
     +-- UnsupportedOperation            the provider cannot do this at all
     +-- InvalidInput                    the caller's input is wrong; nothing was changed
     +-- IdempotencyConflict             same idempotency key, different payload
+    +-- QuoteExpired                    an order named a quote past its validity
+    +-- PriceChanged                    an order named a quote whose price has moved
     +-- ResourceNotFound                no such order / eSIM / package *for this caller*
     +-- Forbidden                       authenticated, but not allowed
     +-- Unauthenticated                 no or bad credentials
@@ -22,6 +24,8 @@ PIN or PUK. Provider messages are passed through `redact()` before they are stor
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from decimal import Decimal
 
 __all__ = [
     "DuplicateReference",
@@ -30,9 +34,11 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidInput",
     "NotFound",
+    "PriceChanged",
     "ProviderError",
     "ProviderFailure",
     "ProviderUnavailable",
+    "QuoteExpired",
     "ResourceNotFound",
     "Unauthenticated",
     "UnsupportedOperation",
@@ -166,3 +172,26 @@ class Forbidden(GatewayError):
 
 class Unauthenticated(GatewayError):
     pass
+
+
+class QuoteExpired(GatewayError):
+    def __init__(self, quote_id: str, expired_at: datetime) -> None:
+        super().__init__("This quote has expired: ask for a new quote.")
+        self.quote_id = quote_id
+        self.expired_at = expired_at
+
+
+class PriceChanged(GatewayError):
+    """The price of a quoted order moved: nothing was bought (totals in one currency)."""
+
+    def __init__(
+        self, quote_id: str, quoted_amount: Decimal, current_amount: Decimal, currency: str
+    ) -> None:
+        super().__init__(
+            f"The price changed since the quote ({quoted_amount} -> {current_amount} {currency});"
+            " nothing was bought: ask for a new quote."
+        )
+        self.quote_id = quote_id
+        self.quoted_amount = quoted_amount
+        self.current_amount = current_amount
+        self.currency = currency

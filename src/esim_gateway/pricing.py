@@ -76,6 +76,9 @@ class Prices:
             return None
         return _to_usd(price.amount, rate.units_per_usd)
 
+    def has_markup(self, provider: ProviderName) -> bool:
+        return provider.value in self._markups
+
     def retail(self, provider: ProviderName, price: Money) -> Money:
         markup = self._markups.get(provider.value)
         if markup is None:

@@ -92,6 +92,41 @@ mutation BuyEsim {
 }""",
     ),
     (
+        "Quote first",
+        """# A firm price before buying: nothing is spent. Pass the quoteId to createOrder
+# (add `quoteId: "..."` to its input) to buy at exactly this price, or be told it moved.
+mutation QuoteOrder {
+  quoteOrder(input: {
+    provider: ROAMIFY
+    items: [{ packageId: "PASTE-A-PACKAGE-ID", quantity: 2 }]
+  }) {
+    __typename
+    ... on OrderQuote { quoteId expiresAt canFulfil problems balanceSufficient
+      total { amount currency } totalUsd { amount currency } retailTotal { amount currency }
+      lines { packageId listed unitPrice { amount currency } capabilities { topup cancel usage } } }
+    ... on Error { message }
+    ... on ValidationError { field }
+  }
+}""",
+    ),
+    (
+        "Schedule an order",
+        """# Recorded now as SCHEDULED, placed by the gateway at scheduledAt (set it a minute
+# ahead, with its UTC offset). cancelOrder withdraws it for free until then.
+mutation ScheduleOrder {
+  createOrder(input: {
+    provider: ROAMIFY
+    items: [{ packageId: "PASTE-A-PACKAGE-ID", quantity: 1 }]
+    scheduledAt: "2030-01-01T09:00:00Z"
+  }) {
+    __typename
+    ... on Order { id status scheduledAt }
+    ... on Error { message }
+    ... on ValidationError { field }
+  }
+}""",
+    ),
+    (
         "Follow the order",
         """# Paste the order id returned by createOrder
 query FollowOrder {
@@ -108,6 +143,12 @@ query FollowOrder {
         "My orders",
         """query MyOrders {
   orders(first: 20) { edges { node { id provider status createdAt total { amount currency } } } }
+}""",
+    ),
+    (
+        "Scheduled orders",
+        """query ScheduledOrders {
+  orders(filter: { status: SCHEDULED }) { edges { node { id status scheduledAt } } }
 }""",
     ),
 )

@@ -59,49 +59,64 @@ def running(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
             process.kill()
 
 
-@pytest.mark.postgres
-def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
-    clean_postgres: str,
-) -> None:
-    sandbox_port, first_port, second_port = free_port(), free_port(), free_port()
-    sandbox = f"http://127.0.0.1:{sandbox_port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
-    gateway_env = {
-        **env,
-        "ESIM_GATEWAY_DATABASE_URL": clean_postgres,
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
+
+
+def replica_env(database_url: str, sandbox: str, **extra: str) -> dict[str, str]:
+    """The environment of a gateway process on `database_url`, its providers at the
+    simulator process `sandbox`; `extra` are more ESIM_GATEWAY_ variables."""
+    return {
+        **clean_env(),
+        "ESIM_GATEWAY_DATABASE_URL": database_url,
         "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
         "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
         "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "10000",
         "ESIM_GATEWAY_RATE_LIMIT_BURST": "10000",
         "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
+        **{f"ESIM_GATEWAY_{name}": value for name, value in extra.items()},
     }
-    token = {"authorization": "Bearer sandbox-roamify-token"}
+
+
+@contextlib.contextmanager
+def simulators(port: int) -> Iterator[str]:
+    """The simulator process (`esim-gateway sandbox`) on `port`; yields its base URL."""
+    sandbox = f"http://127.0.0.1:{port}"
     with running(
-        ["sandbox", "--port", str(sandbox_port), "--fulfil-delay", "0"],
-        env,
+        ["sandbox", "--port", str(port), "--fulfil-delay", "0"],
+        clean_env(),
         f"{sandbox}/roamify/_sandbox/calls",
     ):
-        packages = httpx.get(
-            f"{sandbox}/roamify/api/esim/packages",
-            params={"page": 1, "pageSize": 50},
-            headers=token,
-        ).json()
-        package_id = next(
-            p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
-        )
+        yield sandbox
+
+
+def serving(port: int, env: dict[str, str]) -> contextlib.AbstractContextManager[None]:
+    return running(["serve", "--port", str(port)], env, f"http://127.0.0.1:{port}/healthz")
+
+
+def roamify_package(sandbox: str) -> str:
+    """A Roamify package id that needs no travel date."""
+    packages = httpx.get(
+        f"{sandbox}/roamify/api/esim/packages",
+        params={"page": 1, "pageSize": 50},
+        headers={"authorization": "Bearer sandbox-roamify-token"},
+    ).json()
+    package_id: str = next(
+        p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
+    )
+    return package_id
+
+
+@pytest.mark.postgres
+def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
+    clean_postgres: str,
+) -> None:
+    sandbox_port, first_port, second_port = free_port(), free_port(), free_port()
+    with simulators(sandbox_port) as sandbox:
+        gateway_env = replica_env(clean_postgres, sandbox)
+        package_id = roamify_package(sandbox)
         # first process migrates; the second starts on the migrated database
-        with (
-            running(
-                ["serve", "--port", str(first_port)],
-                gateway_env,
-                f"http://127.0.0.1:{first_port}/healthz",
-            ),
-            running(
-                ["serve", "--port", str(second_port)],
-                gateway_env,
-                f"http://127.0.0.1:{second_port}/healthz",
-            ),
-        ):
+        with serving(first_port, gateway_env), serving(second_port, gateway_env):
             keys = [f"shared-key-{i}" for i in range(8)]
             results = asyncio.run(_send_to_both(first_port, second_port, package_id, keys))
         calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()

@@ -100,3 +100,19 @@ def test_settings_repr_shows_no_secret() -> None:
     )
     assert "roamify_abc" not in repr(settings) and "pw" not in repr(settings)
     assert "hush" not in repr(settings)
+
+
+def test_quote_validity_and_the_scheduling_horizon_are_configurable() -> None:
+    defaults = Settings.from_mapping({})
+    assert (defaults.quote_ttl, defaults.schedule_horizon_days) == (900.0, 90.0)
+    settings = Settings.from_mapping(
+        {
+            "ESIM_GATEWAY_QUOTE_TTL": "60",
+            "ESIM_GATEWAY_SCHEDULE_HORIZON_DAYS": "30",
+            "ESIM_GATEWAY_SCHEDULER_INTERVAL": "1.5",
+        }
+    )
+    assert settings.quote_ttl == 60.0 and settings.schedule_horizon_days == 30.0
+    assert settings.scheduler_interval == 1.5
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_SCHEDULE_HORIZON_DAYS"):
+        Settings.from_mapping({"ESIM_GATEWAY_SCHEDULE_HORIZON_DAYS": "soon"})

@@ -35,9 +35,10 @@ from esim_gateway.ledger.tables import (
     EsimRow,
     OrderEventRow,
     OrderRow,
+    QuoteRow,
     WebhookEventRow,
 )
-from esim_gateway.providers.base import OrderState, ProviderName
+from esim_gateway.providers.base import Money, OrderState, ProviderName
 
 __all__ = [
     "DuplicatePurchase",
@@ -46,6 +47,7 @@ __all__ = [
     "OrderEvent",
     "OrderRecord",
     "Page",
+    "QuoteRecord",
     "Step",
     "StoredEvent",
     "derive_reference",
@@ -54,6 +56,9 @@ __all__ = [
 
 
 class Step(enum.StrEnum):
+    #: written for a later time (`scheduled_at`); nothing sent; the scheduler moves it to
+    #: NEW once, atomically, when it is due, or it is cancelled before that
+    SCHEDULED = "SCHEDULED"
     #: written; nothing sent yet
     NEW = "NEW"
     #: the purchase request may have reached the provider: outcome unknown until looked up
@@ -128,6 +133,7 @@ class OrderRecord:
     reference_taken_at: datetime | None = None
     watch_until: datetime | None = None
     next_check_at: datetime | None = None
+    scheduled_at: datetime | None = None
 
     @classmethod
     def from_mapping(cls, m: Mapping[Any, Any]) -> OrderRecord:
@@ -157,6 +163,7 @@ class OrderRecord:
             reference_taken_at=_utc_or_none(m["reference_taken_at"]),
             watch_until=_utc_or_none(m["watch_until"]),
             next_check_at=_utc_or_none(m["next_check_at"]),
+            scheduled_at=_utc(m["scheduled_at"]) if m.get("scheduled_at") else None,
         )
 
     @classmethod
@@ -187,6 +194,7 @@ class OrderRecord:
             reference_taken_at=_utc_or_none(row.reference_taken_at),
             watch_until=_utc_or_none(row.watch_until),
             next_check_at=_utc_or_none(row.next_check_at),
+            scheduled_at=_utc(row.scheduled_at) if row.scheduled_at else None,
         )
 
 
@@ -236,6 +244,39 @@ class NewOrder:
     provider: ProviderName
     idempotency_key: str
     request: dict[str, Any]
+    #: set: record the order as SCHEDULED, to be placed at this time (nothing is sent now)
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteRecord:
+    """A price given to `owner` for `request`, firm until `expires_at`."""
+
+    id: str
+    owner: str
+    provider: ProviderName
+    request: dict[str, Any]
+    #: the quoted unit price of each package id
+    unit_prices: dict[str, Money]
+    total: Money
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def from_row(cls, row: QuoteRow) -> QuoteRecord:
+        return cls(
+            id=row.id,
+            owner=row.owner,
+            provider=ProviderName(row.provider),
+            request=dict(row.request),
+            unit_prices={
+                package_id: Money(Decimal(price["amount"]), price["currency"])
+                for package_id, price in row.prices.items()
+            },
+            total=Money(row.total_amount, row.currency),
+            created_at=_utc(row.created_at),
+            expires_at=_utc(row.expires_at),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +297,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return _utc(datetime.fromisoformat(created)), str(uuid.UUID(order_id))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("malformed cursor") from exc
+
+
+def _history(row: OrderRow, at: datetime, note: str | None) -> OrderEventRow:
+    """The status-history entry of an order as `row` now stands."""
+    return OrderEventRow(
+        order_id=row.id,
+        at=at,
+        state=row.state,
+        step=row.step,
+        provider_status=row.provider_status,
+        note=note,
+    )
 
 
 ChangeListener = Callable[[str, str], Awaitable[None]]
@@ -328,6 +381,7 @@ class Ledger:
         """
         now = _now()
         digest = request_hash(new.request)
+        scheduled = new.scheduled_at is not None
         row = OrderRow(
             id=str(uuid.uuid4()),
             owner=new.owner,
@@ -338,12 +392,13 @@ class Ledger:
             request=new.request,
             reference=derive_reference(new.provider, new.owner, new.idempotency_key),
             provider_order_id=None,
-            state=OrderState.PENDING.value,
+            state=(OrderState.SCHEDULED if scheduled else OrderState.PENDING).value,
             provider_status=None,
-            step=Step.NEW.value,
+            step=(Step.SCHEDULED if scheduled else Step.NEW).value,
             attempts=0,
             created_at=now,
             updated_at=now,
+            scheduled_at=new.scheduled_at,
         )
         try:
             async with self._sessions.begin() as session:
@@ -351,7 +406,11 @@ class Ledger:
                 await session.flush()
                 session.add(
                     OrderEventRow(
-                        order_id=row.id, at=now, state=row.state, step=row.step, note="recorded"
+                        order_id=row.id,
+                        at=now,
+                        state=row.state,
+                        step=row.step,
+                        note="scheduled" if scheduled else "recorded",
                     )
                 )
             return OrderRecord.from_row(row), True
@@ -389,20 +448,123 @@ class Ledger:
                 setattr(row, key, value)
             row.updated_at = now
             if moved or note:
-                session.add(
-                    OrderEventRow(
-                        order_id=row.id,
-                        at=now,
-                        state=row.state,
-                        step=row.step,
-                        provider_status=row.provider_status,
-                        note=note,
-                    )
-                )
+                session.add(_history(row, now, note))
             record = OrderRecord.from_row(row)
+        return await self._committed(record)
+
+    async def _committed(self, record: OrderRecord) -> OrderRecord:
+        """After an order's change is committed: cache it and tell the listeners."""
         self._remember(record)
         await self._changed(f"order:{record.id}", record.id)
         return record
+
+    async def _move_from(
+        self, order_id: str, expected: Step, *, note: str, **values: Any
+    ) -> OrderRecord | None:
+        """Compare-and-set: apply `values` only if the order is still at step `expected`.
+
+        One UPDATE guarded by the step, so of two replicas (or a cancel racing the
+        scheduler) exactly one moves the order; the other gets None.
+        """
+        now = _now()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OrderRow)
+                .where(OrderRow.id == order_id, OrderRow.step == expected.value)
+                .values(updated_at=now, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != 1:
+                return None
+            row = await session.get(OrderRow, order_id, populate_existing=True)
+            assert row is not None
+            session.add(_history(row, now, note))
+            record = OrderRecord.from_row(row)
+        return await self._committed(record)
+
+    async def due_scheduled(
+        self, *, now: datetime | None = None, limit: int = 50
+    ) -> list[OrderRecord]:
+        """Scheduled orders whose time has come by `now`, earliest first (not claimed)."""
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OrderRow)
+                    .where(
+                        OrderRow.step == Step.SCHEDULED.value,
+                        OrderRow.scheduled_at <= (now or _now()),
+                    )
+                    .order_by(OrderRow.scheduled_at)
+                    .limit(limit)
+                )
+            ).all()
+            return [OrderRecord.from_row(r) for r in rows]
+
+    async def claim_scheduled(
+        self, order_id: str, holder: str, *, lease: float = 120.0
+    ) -> OrderRecord | None:
+        """Move a scheduled order to NEW, leased to `holder`. Of every replica trying,
+        exactly one gets the record; from then on it is an ordinary purchase (lease,
+        lookup before any resend, the reconciler if this replica dies)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note="scheduled time reached: placing",
+            step=Step.NEW.value,
+            state=OrderState.PENDING.value,
+            lease_owner=holder,
+            lease_expires=_now() + timedelta(seconds=lease),
+        )
+
+    async def refuse_scheduled(
+        self, order_id: str, reason: str, error_code: str
+    ) -> OrderRecord | None:
+        """Fail a scheduled order without placing it (its quoted price no longer holds)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note=f"not placed: {reason}",
+            step=Step.REJECTED.value,
+            state=OrderState.FAILED.value,
+            failure_reason=reason,
+            error_code=error_code,
+        )
+
+    async def cancel_scheduled(self, order_id: str, note: str) -> OrderRecord | None:
+        """Cancel an order still waiting for its time; None when it is not (any more)."""
+        return await self._move_from(
+            order_id,
+            Step.SCHEDULED,
+            note=note,
+            step=Step.SETTLED.value,
+            state=OrderState.CANCELLED.value,
+        )
+
+    # -- quotes -------------------------------------------------------------------------
+
+    async def save_quote(self, quote: QuoteRecord) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                QuoteRow(
+                    id=quote.id,
+                    owner=quote.owner,
+                    provider=quote.provider.value,
+                    request=quote.request,
+                    prices={
+                        package_id: {"amount": str(price.amount), "currency": price.currency}
+                        for package_id, price in quote.unit_prices.items()
+                    },
+                    total_amount=quote.total.amount,
+                    currency=quote.total.currency,
+                    created_at=quote.created_at,
+                    expires_at=quote.expires_at,
+                )
+            )
+
+    async def get_quote(self, quote_id: str) -> QuoteRecord | None:
+        async with self._sessions() as session:
+            row = await session.get(QuoteRow, quote_id)
+            return QuoteRecord.from_row(row) if row is not None else None
 
     async def record_esims(self, order: OrderRecord, iccids: Sequence[str]) -> None:
         if not iccids:
@@ -616,6 +778,7 @@ class Ledger:
                 DuplicatePurchaseRow,
                 OrderEventRow,
                 OrderRow,
+                QuoteRow,
             ):
                 await session.execute(delete(table))
 

@@ -27,6 +27,7 @@ __all__ = [
     "EsimRow",
     "OrderEventRow",
     "OrderRow",
+    "QuoteRow",
     "WebhookEventRow",
 ]
 
@@ -50,6 +51,7 @@ class OrderRow(Base):
         Index("ix_orders_owner_created", "owner", "created_at"),
         Index("ix_orders_step", "step"),
         Index("ix_orders_watch_until", "watch_until"),
+        Index("ix_orders_step_scheduled", "step", "scheduled_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -86,6 +88,8 @@ class OrderRow(Base):
     )
     #: the reconciler keeps looking for late or duplicate purchases until then
     watch_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: a scheduled order is placed at this time (step SCHEDULED until then)
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -162,3 +166,22 @@ class CatalogSnapshotRow(Base):
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class QuoteRow(Base):
+    """A firm price given by `quoteOrder`: `createOrder` with its id refuses another price."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_owner_created", "owner", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32))
+    #: the order payload quoted (items, startDate), compared with the order's
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the unit price of each package id, as quoted: {packageId: {amount, currency}}
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON)
+    total_amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

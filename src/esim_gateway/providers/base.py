@@ -61,10 +61,12 @@ class OrderState(enum.StrEnum):
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     ACTION_REQUIRED = "ACTION_REQUIRED"
     ARCHIVED = "ARCHIVED"
+    #: recorded for a later time; not sent to the provider yet (never a provider status)
+    SCHEDULED = "SCHEDULED"
 
     @property
     def is_final(self) -> bool:
-        return self not in (OrderState.PENDING, OrderState.PROCESSING)
+        return self not in (OrderState.PENDING, OrderState.PROCESSING, OrderState.SCHEDULED)
 
 
 class DestinationKind(enum.StrEnum):

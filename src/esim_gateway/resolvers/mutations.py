@@ -6,9 +6,11 @@ row and makes no upstream call (except reading the catalog snapshot).
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from esim_gateway.context import Context
 from esim_gateway.errors import (
@@ -23,8 +25,10 @@ from esim_gateway.ledger.repository import NewOrder, OrderRecord, Step, request_
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
+from esim_gateway.resolvers.quotes import check_quote, quote_payload
+from esim_gateway.resolvers.scheduling import cancel_scheduled, check_scheduled_at
 
-__all__ = ["Line", "cancel_order", "create_order", "topup"]
+__all__ = ["Line", "cancel_order", "check_order_lines", "create_order", "topup"]
 
 MAX_LINES = 20
 MAX_QUANTITY = {ProviderName.ROAMIFY: 10, ProviderName.SIMPLIFYTRIP: 500}
@@ -118,9 +122,16 @@ async def _claim_and_run(
     key: str,
     payload: dict[str, object],
     wait: bool = True,
+    *,
+    scheduled_at: datetime | None = None,
+    check: Callable[[], Awaitable[None]] | None = None,
 ) -> MutationOutcome:
+    """`check` runs before a new order is recorded, never for a replay (a retry of an
+    order already recorded answers that order, whatever its quote says now)."""
     replay = await _replay_or_conflict(context, key, kind, payload)
     if replay is None:
+        if check is not None:
+            await check()
         replay, created = await context.ledger.claim(
             NewOrder(
                 owner=context.principal.id,
@@ -128,13 +139,24 @@ async def _claim_and_run(
                 provider=provider,
                 idempotency_key=key,
                 request=payload,
+                scheduled_at=scheduled_at,
             )
         )
         if not created and replay.request_hash != request_hash(payload):
             raise IdempotencyConflict(key)
-    if replay.step.is_terminal:
+    if replay.step.is_terminal or replay.step is Step.SCHEDULED:
         return MutationOutcome(replay, rejection_of(replay))
     return await _run(context, replay, wait)
+
+
+def check_order_lines(
+    context: Context, provider: ProviderName, lines: list[Line], start_date: date | None
+) -> None:
+    """The checks of an order's input that need no catalog (quotes share them)."""
+    _check_lines(provider, lines)
+    _enabled(context, provider)
+    if start_date is not None and start_date < date.today():
+        raise InvalidInput("startDate", "The travel start date is in the past.")
 
 
 async def create_order(
@@ -145,10 +167,16 @@ async def create_order(
     start_date: date | None = None,
     *,
     wait: bool = True,
+    quote_id: str | None = None,
+    scheduled_at: datetime | None = None,
 ) -> MutationOutcome:
+    """Place an order now, or (`scheduled_at`) record it to be placed then; with
+    `quote_id`, only at the quoted price."""
     key = _check_key(idempotency_key)
-    _check_lines(provider, lines)
-    _enabled(context, provider)
+    check_order_lines(context, provider, lines, start_date)
+    when = check_scheduled_at(context.settings, scheduled_at) if scheduled_at else None
+    if when is not None and start_date is not None and start_date < when.date():
+        raise InvalidInput("startDate", "The travel start date is before scheduledAt.")
     catalog = context.services.catalog
     for index, line in enumerate(lines):
         package = await catalog.get(provider, line.package_id)
@@ -160,14 +188,17 @@ async def create_order(
             raise InvalidInput(
                 "startDate", f"Package {line.package_id} needs the travel start date."
             )
-    if start_date is not None and start_date < date.today():
-        raise InvalidInput("startDate", "The travel start date is in the past.")
-    payload: dict[str, object] = {
-        "items": [{"packageId": line.package_id, "quantity": line.quantity} for line in lines],
-    }
-    if start_date is not None:
-        payload["startDate"] = start_date.isoformat()
-    return await _claim_and_run(context, provider, "order", key, payload, wait)
+    items = [(line.package_id, line.quantity) for line in lines]
+    payload: dict[str, object] = quote_payload(items, start_date)
+    check: Callable[[], Awaitable[None]] | None = None
+    if quote_id is not None:
+        payload["quoteId"] = quote_id
+        check = functools.partial(check_quote, context, quote_id, provider, items, start_date)
+    if when is not None:
+        payload["scheduledAt"] = when.isoformat()
+    return await _claim_and_run(
+        context, provider, "order", key, payload, wait, scheduled_at=when, check=check
+    )
 
 
 async def topup(
@@ -217,6 +248,9 @@ async def cancel_order(context: Context, order_id: str, reason: str | None) -> O
     if reason is not None and len(reason) > 500:
         raise InvalidInput("reason", "A reason is at most 500 characters.")
     record = await require_visible_order(context, order_id)
+    withdrawn = await cancel_scheduled(context, record, reason)
+    if withdrawn is not None:
+        return withdrawn
     gateway = context.providers.get(record.provider)
     if not gateway.capabilities.cancel:
         raise UnsupportedOperation(record.provider.value, "cancel")

@@ -243,7 +243,7 @@ class PurchaseDriver:
         record = await self.ledger.get(order_id)
         if record is None:
             raise KeyError(order_id)
-        if record.step.is_terminal:
+        if record.step.is_terminal or record.step is Step.SCHEDULED:  # the scheduler starts it
             return PurchaseOutcome(record)
         return await self._leased(record, self._advance)
 

@@ -19,7 +19,8 @@ class Provider(enum.Enum):
         " REQUIRE_ACTION->ACTION_REQUIRED, ARCHIVED. SimplifyTrip: NEW->PENDING,"
         " PROCESSING/CONFIRMED/DELIVERING/REFUNDING->PROCESSING, SUCCESS->COMPLETED,"
         " ERROR->FAILED, CANCELED->CANCELLED, REFUNDED, PARTIALLY_REFUNDED. The provider's"
-        " raw value is in `providerStatus`."
+        " raw value is in `providerStatus`. SCHEDULED: recorded with `scheduledAt`, not"
+        " sent to the provider yet."
     )
 )
 class OrderStatus(enum.Enum):
@@ -32,6 +33,7 @@ class OrderStatus(enum.Enum):
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     ACTION_REQUIRED = "ACTION_REQUIRED"
     ARCHIVED = "ARCHIVED"
+    SCHEDULED = "SCHEDULED"
 
 
 @strawberry.enum(name="DestinationKind", description="Where a plan works.")

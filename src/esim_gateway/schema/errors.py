@@ -7,6 +7,8 @@ else is an unexpected error and is masked in live mode.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -66,6 +68,26 @@ class ProviderError(Error):
         default=None,
         description="The gateway order this failure belongs to, when one was recorded.",
     )
+
+
+@strawberry.type(description="The quote named by `quoteId` is no longer valid; nothing was bought.")
+class QuoteExpiredError(Error):
+    quote_id: strawberry.ID
+    expired_at: datetime
+
+
+@strawberry.type(
+    description=(
+        "The price of the quoted order moved since the quote; nothing was bought (the"
+        " gateway never charges an amount other than the one quoted). Totals are in"
+        " `currency`, the provider's."
+    )
+)
+class PriceChangedError(Error):
+    quote_id: strawberry.ID
+    quoted_total: Decimal
+    current_total: Decimal
+    currency: str
 
 
 def provider_error_from(exc: errors.ProviderFailure, order_id: str | None = None) -> ProviderError:
@@ -155,6 +177,30 @@ class IdempotencyHandler(
         )
 
 
+class QuoteExpiredHandler(strawberry.ExceptionHandler[errors.QuoteExpired, QuoteExpiredError]):
+    def handle(
+        self, exception: errors.QuoteExpired, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> QuoteExpiredError:
+        return QuoteExpiredError(
+            message=exception.message,
+            quote_id=strawberry.ID(exception.quote_id),
+            expired_at=exception.expired_at,
+        )
+
+
+class PriceChangedHandler(strawberry.ExceptionHandler[errors.PriceChanged, PriceChangedError]):
+    def handle(
+        self, exception: errors.PriceChanged, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> PriceChangedError:
+        return PriceChangedError(
+            message=exception.message,
+            quote_id=strawberry.ID(exception.quote_id),
+            quoted_total=exception.quoted_amount,
+            current_total=exception.current_amount,
+            currency=exception.currency,
+        )
+
+
 EXCEPTION_HANDLERS = (
     ProviderFailureHandler(),
     InvalidInputHandler(),
@@ -162,6 +208,8 @@ EXCEPTION_HANDLERS = (
     ForbiddenHandler(),
     UnsupportedHandler(),
     IdempotencyHandler(),
+    QuoteExpiredHandler(),
+    PriceChangedHandler(),
 )
 
 ERROR_TYPES = (
@@ -171,4 +219,6 @@ ERROR_TYPES = (
     UnsupportedOperationError,
     IdempotencyConflictError,
     ProviderError,
+    QuoteExpiredError,
+    PriceChangedError,
 )

@@ -17,17 +17,21 @@ from esim_gateway.resolvers import after_sale, mutations
 from esim_gateway.resolvers import catalog as catalog_resolvers
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers import orders as order_resolvers
+from esim_gateway.resolvers import quotes as quote_resolvers
 from esim_gateway.schema.enums import Destination, OrderStatus, PackageOrderBy, Provider
 from esim_gateway.schema.errors import (
     ForbiddenError,
     IdempotencyConflictError,
     NotFoundError,
+    PriceChangedError,
     ProviderError,
+    QuoteExpiredError,
     UnsupportedOperationError,
     ValidationError,
     provider_error_from,
 )
 from esim_gateway.schema.ids import order_global_id, parse_order_id
+from esim_gateway.schema.quotes import OrderQuote, order_quote_from
 from esim_gateway.schema.types import Destination as DestinationType
 from esim_gateway.schema.types import (
     Esim,
@@ -62,8 +66,19 @@ CreateOrderResult = Annotated[
     | ProviderError
     | IdempotencyConflictError
     | UnsupportedOperationError
-    | ForbiddenError,
+    | ForbiddenError
+    | QuoteExpiredError
+    | PriceChangedError,
     strawberry.union("CreateOrderResult"),
+]
+QuoteOrderResult = Annotated[
+    OrderQuote
+    | ValidationError
+    | NotFoundError
+    | ProviderError
+    | UnsupportedOperationError
+    | ForbiddenError,
+    strawberry.union("QuoteOrderResult"),
 ]
 TopupResult = Annotated[
     Order
@@ -122,6 +137,31 @@ class CreateOrderInput:
             " never buy twice. Generated when absent (and returned on the order)."
         ),
     )
+    start_date: date | None = strawberry.field(
+        default=None, description="Travel start date; required by some Roamify plans."
+    )
+    quote_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A `quoteOrder` answer for this same order: buy only at the quoted price"
+            " (`QuoteExpiredError` / `PriceChangedError` otherwise, and nothing is bought)."
+        ),
+    )
+    scheduled_at: datetime | None = strawberry.field(
+        default=None,
+        description=(
+            "Place the order at this time (with a UTC offset; in the future, within the"
+            " configured horizon, 90 days by default) instead of now. It is recorded as"
+            " SCHEDULED, calls no provider until then, and `cancelOrder` withdraws it for"
+            " free until it is placed."
+        ),
+    )
+
+
+@strawberry.input
+class QuoteOrderInput:
+    provider: Provider
+    items: list[OrderLineInput]
     start_date: date | None = strawberry.field(
         default=None, description="Travel start date; required by some Roamify plans."
     )
@@ -412,8 +452,30 @@ class Mutation:
             input.idempotency_key,
             input.start_date,
             wait=wait,
+            quote_id=input.quote_id,
+            scheduled_at=input.scheduled_at,
         )
         return _order_or_failure(outcome)
+
+    @strawberry.mutation(
+        description=(
+            "Price an order without buying anything: per line and in total, in the"
+            " provider's currency and USD (and retail, with a markup), whether the provider"
+            " can fulfil it now, and what the eSIMs will support. Its `quoteId` holds the"
+            " price for `createOrder` for the configured time (15 minutes by default)."
+        )
+    )
+    async def quote_order(self, info: GInfo, input: QuoteOrderInput) -> QuoteOrderResult:
+        provider = ProviderName(input.provider.value)
+        lines = [mutations.Line(line.package_id, line.quantity) for line in input.items]
+        mutations.check_order_lines(info.context, provider, lines, input.start_date)
+        quote = await quote_resolvers.quote_order(
+            info.context,
+            provider,
+            [(line.package_id, line.quantity) for line in lines],
+            input.start_date,
+        )
+        return order_quote_from(quote, info.context)
 
     @strawberry.mutation(description="Top up an eSIM (Roamify) or recharge a SIM (SimplifyTrip).")
     async def topup(

@@ -297,6 +297,18 @@ class Order(relay.Node):
     def failure_reason(self) -> str | None:
         return self.record.failure_reason
 
+    @strawberry.field(description="When a scheduled order is (or was) placed; null otherwise.")
+    def scheduled_at(self) -> datetime | None:
+        return self.record.scheduled_at
+
+    @strawberry.field(
+        description="The id of the quote this order was bought under, if any (a field name"
+        " of its own: `quoteId` is non-null on the quote errors of the same union)."
+    )
+    def from_quote(self) -> strawberry.ID | None:
+        quote = self.record.request.get("quoteId")
+        return strawberry.ID(str(quote)) if quote is not None else None
+
     @strawberry.field(description="Every status change, oldest first.")
     async def status_history(self, info: GInfo) -> list[OrderStatusChange]:
         return [
