@@ -46,8 +46,13 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 0
     from esim_gateway.app import create_app
+    from esim_gateway.config import ConfigError
 
-    app = create_app(settings, freeze_heap=True)
+    try:
+        app = create_app(settings, freeze_heap=True)
+    except ConfigError as exc:  # e.g. a trusted-document manifest that does not parse
+        print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
     mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
     print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     uvicorn.run(
