@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -152,6 +154,16 @@ def _is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+def _is_page_load(method: str, headers: Mapping[str, str], params: Mapping[str, Any]) -> bool:
+    """A browser opening GraphiQL. Not a GET of a persisted query (APQ's hash in
+    `extensions`, or a `documentId`): it has no `query` and often accepts */*."""
+    return (
+        method == "GET"
+        and "text/html" in headers.get("accept", "")
+        and not any(params.get(name) for name in ("query", "extensions", "documentId"))
+    )
+
+
 @functools.lru_cache(maxsize=512)
 def _parsed(query: str) -> DocumentNode | None:
     try:
@@ -257,7 +269,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        is_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+        is_ide = _is_page_load(request.method, request.headers, request.query_params)
         if is_ide:
             if self.graphql_ide is None:
                 await _error_response(404, "Not Found", "NOT_FOUND")(scope, receive, send)
@@ -403,6 +415,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         return None
 
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return _is_page_load(request.method, request.headers, request.query_params)
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
@@ -438,7 +453,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
     ) -> ExecutionResult | list[ExecutionResult]:
         exempt = self.settings.trusted_documents_exempt_operators and context.principal.is_operator
         if not isinstance(request_data, list):
-            await self._resolve(request_data, exempt=exempt, alone=True)
+            await self._resolve(request_data, exempt=exempt, media=request.scope["state"][_MEDIA])
             if request_adapter.method == "GET" and request_data.query is not None:
                 document = _parsed(request_data.query)
                 request.scope["state"][_PUBLIC] = document is not None and is_public_query(
@@ -448,7 +463,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 request, request_adapter, sub_response, context, root_value, request_data
             )
         for operation in request_data:
-            await self._resolve(operation, exempt=exempt, alone=False)
+            await self._resolve(operation, exempt=exempt, media=None)
         await self._check_batch(request, context, request_data)
         return list(
             await asyncio.gather(
@@ -461,8 +476,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         )
 
-    async def _resolve(self, operation: GraphQLRequestData, *, exempt: bool, alone: bool) -> None:
-        """Put the persisted document's text in `operation.query` (or refuse it)."""
+    async def _resolve(
+        self, operation: GraphQLRequestData, *, exempt: bool, media: str | None
+    ) -> None:
+        """Put the persisted document's text in `operation.query` (or refuse it: the whole
+        request when it is alone, answered in `media`; else its slot in the batch)."""
         if self.documents is None:
             return
         document_id = operation.document_id if isinstance(operation, _Operation) else None
@@ -471,8 +489,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 operation.query, document_id, operation.extensions, exempt=exempt
             )
         except PersistedRefusal as refusal:
-            if alone:
-                raise _Refused(400, refusal.message, refusal.code) from None
+            if media is not None:
+                # application/json: "not found" is an answer to retry with the text (as
+                # Apollo Server gives it), not a broken request
+                status = 200 if media == JSON and refusal.code in _PROTOCOL_REPLIES else 400
+                raise _Refused(status, refusal.message, refusal.code) from None
             assert isinstance(operation, _Operation)
             operation.refusal = refusal
 
