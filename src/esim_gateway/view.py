@@ -653,34 +653,28 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
 
 
+#: an operation's fields and the JSON type each must have when present
+_FIELD_TYPES: tuple[tuple[str, type, str], ...] = (
+    ("query", str, "a string"),
+    ("variables", dict, "an object"),
+    ("extensions", dict, "an object"),
+    ("operationName", str, "a string"),
+)
+
+
 def _operation(data: object) -> _Operation:
     """One operation's fields, checked as Strawberry checks them, plus `documentId`."""
     if not isinstance(data, dict):
         raise HTTPException(400, "Each operation of a batch must be a JSON object.")
-    query = data.get("query")
-    if not isinstance(query, str | None):
-        raise HTTPException(
-            400, "The GraphQL operation's `query` must be a string or null, if provided."
-        )
-    variables = data.get("variables")
-    if not isinstance(variables, dict | None):
-        raise HTTPException(
-            400, "The GraphQL operation's `variables` must be an object or null, if provided."
-        )
-    extensions = data.get("extensions")
-    if not isinstance(extensions, dict | None):
-        raise HTTPException(
-            400, "The GraphQL operation's `extensions` must be an object or null, if provided."
-        )
-    operation_name = data.get("operationName")
-    if not isinstance(operation_name, str | None):
-        raise HTTPException(
-            400, "The GraphQL operation's `operationName` must be a string or null, if provided."
-        )
+    for name, kind, described in _FIELD_TYPES:
+        if not isinstance(data.get(name), kind | None):
+            raise HTTPException(
+                400, f"The GraphQL operation's `{name}` must be {described} or null, if provided."
+            )
     return _Operation(
-        query=query,
-        variables=variables,
-        operation_name=operation_name,
-        extensions=extensions,
+        query=data.get("query"),
+        variables=data.get("variables"),
+        operation_name=data.get("operationName"),
+        extensions=data.get("extensions"),
         document_id=data.get("documentId"),
     )

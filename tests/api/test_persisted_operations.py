@@ -14,7 +14,7 @@ import pytest
 
 from esim_gateway.config import ConfigError, Settings
 from esim_gateway.persisted import document_hash
-from tests.conftest import Gateway, GatewayFactory
+from tests.conftest import Gateway, GatewayFactory, redis_or_skip
 
 CATALOG = "query Catalog { catalogStatus { provider plans } }"
 PLANS = 'query Plans { packages(filter: {country: "JP"}, first: 2) { totalCount } }'
@@ -88,17 +88,7 @@ async def test_a_hash_that_does_not_match_its_document_is_refused_and_not_stored
 async def test_apq_documents_are_shared_by_replicas_through_redis(
     gateway_factory: GatewayFactory,
 ) -> None:
-    import redis.asyncio
-    import redis.exceptions
-
-    url = "redis://127.0.0.1:6379/0"
-    probe = redis.asyncio.Redis.from_url(url)
-    try:
-        await probe.ping()
-    except (redis.exceptions.ConnectionError, OSError):
-        pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
-    finally:
-        await probe.aclose()
+    url = await redis_or_skip()
     document = f"query Unique{uuid.uuid4().hex} {{ __typename }}"
     async with gateway_factory(apq_redis_url=url) as first:
         registered = await post(first, {"query": document, "extensions": apq(document)})

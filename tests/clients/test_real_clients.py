@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +21,11 @@ from gql.transport.websockets import WebsocketsTransport
 
 from esim_gateway.persisted import document_hash
 from tests.clients.node import HERE, node_or_skip
+from tests.reliability.test_two_processes import free_port, running
 
 #: gql's trusted document, in GraphQL Codegen's client-preset format ({hash: text})
 GQL_TRUSTED = "query GqlTrusted { catalogStatus { provider plans } }"
 CSRF = {"x-graphql-csrf": "1"}
-START_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -36,13 +33,6 @@ class Served:
     http: str
     ws: str
     with_apollo_manifest: bool
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _apollo_manifest() -> str | None:
@@ -71,7 +61,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     apollo = _apollo_manifest()
     if apollo is not None:
         (manifests / "apollo.json").write_text(apollo)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
     env.update(
         {
@@ -85,35 +75,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
         }
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "esim_gateway", "serve"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "esim-gateway serve did not start"
-            time.sleep(0.1)
+    with running(["serve"], env, f"{base}/healthz"):
         yield Served(f"{base}/graphql", f"ws://127.0.0.1:{port}/graphql", apollo is not None)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 def test_apollo_client_3_runs_every_client_scenario(served: Served) -> None:
