@@ -28,6 +28,11 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -233,6 +238,32 @@ AUTH_HINT = (
 )
 
 
+class _TrustedOnlyTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws where only trusted documents run: the same rule as over HTTP."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        view = self.view
+        assert isinstance(view, GatewayGraphQL) and view.documents is not None
+        payload = message["payload"]
+        principal = self.context.principal
+        try:
+            text = await view.documents.resolve(
+                payload.get("query"),
+                None,
+                payload.get("extensions"),
+                exempt=view.settings.trusted_documents_exempt_operators and principal.is_operator,
+            )
+        except PersistedRefusal as refusal:
+            error = GraphQLError(refusal.message, extensions={"code": refusal.code})
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        if text is not None:
+            payload["query"] = text
+        await super().handle_subscribe(message)
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our authentication and context."""
 
@@ -263,6 +294,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             else RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         )
         self.documents = documents
+        if settings.only_trusted_documents and documents is not None:
+            # the legacy graphql-ws protocol would be a way around the rule: not offered
+            self.protocols = (GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+            self.graphql_transport_ws_handler_class = _TrustedOnlyTransportWS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.services is None:

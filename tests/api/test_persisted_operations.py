@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gql import GraphQLRequest
 
 from esim_gateway.config import ConfigError, Settings
 from esim_gateway.persisted import document_hash
@@ -205,3 +206,57 @@ def test_trusted_documents_only_without_a_manifest_stops_live_start_up() -> None
 
     with pytest.raises(ConfigError, match="TRUSTED_DOCUMENTS_ONLY"):
         create_app(Settings(mode="live", trusted_documents_only=True))  # type: ignore[arg-type]
+
+
+async def test_subscriptions_run_trusted_documents_only_too(tmp_path: Path) -> None:
+    from gql import Client
+    from gql.transport.exceptions import TransportQueryError
+    from gql.transport.websockets import WebsocketsTransport
+    from graphql import parse, print_ast
+
+    from tests.api.test_live_updates import serve
+
+    # as gql prints it before sending: a manifest holds the text the client sends
+    follow = print_ast(parse("subscription Follow($id: ID!) { orderUpdated(id: $id) { id } }"))
+    manifest = tmp_path / "app.json"
+    manifest.write_text(json.dumps({document_hash(follow): follow}))
+    settings = Settings(
+        mode="live",  # type: ignore[arg-type]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
+        api_keys=KEYS,
+        trusted_documents=(str(manifest),),
+        trusted_documents_only=True,
+    )
+
+    async def first_error(document: str) -> dict[str, Any]:
+        transport = WebsocketsTransport(
+            url=f"ws://{base}/graphql",
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+            init_payload={"Authorization": "Bearer alice-key"},
+        )
+        async with Client(transport=transport) as session:
+            with pytest.raises(TransportQueryError) as raised:
+                async for _ in session.subscribe(
+                    GraphQLRequest(document, variable_values={"id": "nope"})
+                ):
+                    pass
+        assert raised.value.errors
+        error: dict[str, Any] = raised.value.errors[0]
+        return error
+
+    async with serve(settings, catalog_refresh=False) as base:
+        untrusted = "subscription { orderUpdated(id: $id) { id } }".replace(
+            "subscription", "subscription Other($id: ID!)"
+        )
+        refused = await first_error(untrusted)
+        assert refused["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
+        ran = await first_error(follow)  # it ran: the order does not exist
+        assert ran.get("extensions", {}).get("code") != "TRUSTED_DOCUMENT_REQUIRED"
+        legacy = WebsocketsTransport(  # the older graphql-ws protocol: not offered
+            url=f"ws://{base}/graphql",
+            subprotocols=[WebsocketsTransport.APOLLO_SUBPROTOCOL],
+            init_payload={"Authorization": "Bearer alice-key"},
+        )
+        with pytest.raises(Exception, match=r"(?i)subprotocol|4406|closed"):
+            async with Client(transport=legacy) as session:
+                await session.execute(GraphQLRequest("{ __typename }"))
