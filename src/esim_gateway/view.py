@@ -1,24 +1,18 @@
 """The GraphQL HTTP view: authentication, per-request context, fast JSON, GraphiQL.
 
-GraphQL over HTTP as the spec has it: a client accepting `application/graphql-response+json`
-gets that media type, and a request that never reached execution (a parse, validation or
-variable coercion failure) is a 400 without `data`; `application/json` keeps the older
-200-with-errors behaviour. On top: persisted operations (`esim_gateway.persisted`), batches
-of operations when enabled, and HTTP caching of public catalog reads
-(`esim_gateway.httpcache`).
+It answers as the GraphQL-over-HTTP spec says (`esim_gateway.graphql_http`), runs persisted
+operations (`esim_gateway.persisted`) and batches of operations when enabled, and marks
+public catalog reads cacheable (`esim_gateway.httpcache`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import DocumentNode, GraphQLError, parse
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -41,6 +35,18 @@ from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.errors import Unauthenticated
+from esim_gateway.graphql_http import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    PROTOCOL_REPLIES,
+    Operation,
+    RequestRefused,
+    is_page_load,
+    is_request_error,
+    negotiate,
+    parse_operation,
+    parsed_document,
+)
 from esim_gateway.httpcache import (
     NO_STORE,
     BadIfNoneMatch,
@@ -54,18 +60,15 @@ from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
 from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter, retry_after_header
 from esim_gateway.schema.limits import document_cost
 
-__all__ = [
-    "ANONYMOUS",
-    "CSRF_HEADERS",
-    "GRAPHQL_RESPONSE_JSON",
-    "MAX_BODY",
-    "GatewayGraphQL",
-    "negotiate",
-]
+__all__ = ["ANONYMOUS", "CSRF_HEADERS", "MAX_BODY", "GatewayGraphQL"]
 
 #: the largest GraphQL request body accepted (documents are capped by tokens anyway)
 MAX_BODY = 128 * 1024
 CSRF_HEADERS = ("x-graphql-csrf", "apollo-require-preflight", "graphql-preflight")
+
+
+_MEDIA = "graphql_media"  # request state: the negotiated response media type
+_PUBLIC = "graphql_public"  # request state: the answer may go to shared caches
 
 
 class _BodyTooLarge(Exception):
@@ -86,34 +89,6 @@ async def _read_limited(receive: Receive, limit: int) -> bytes:
     return bytes(body)
 
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-JSON = "application/json"
-_MEDIA = "graphql_media"  # request state: the negotiated response media type
-_PUBLIC = "graphql_public"  # request state: the answer may go to shared caches
-
-
-def negotiate(accept: str) -> str:
-    """The response media type for an Accept header: graphql-response+json when the client
-    prefers it (or only takes it), else application/json (also when Accept is absent)."""
-    preferred, plain = 0.0, 0.0
-    for part in accept.split(","):
-        media, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
-        if media == GRAPHQL_RESPONSE_JSON:
-            preferred = max(preferred, quality)
-        elif media in (JSON, "application/*", "*/*"):
-            plain = max(plain, quality)
-    return GRAPHQL_RESPONSE_JSON if preferred > 0 and preferred >= plain else JSON
-
-
 def _error_response(
     status: int,
     message: str,
@@ -123,58 +98,6 @@ def _error_response(
 ) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(orjson.dumps(body), status_code=status, media_type=media_type, headers=headers)
-
-
-class _Refused(HTTPException):
-    """A request refused before execution, with the code clients branch on."""
-
-    def __init__(
-        self, status_code: int, reason: str, code: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(status_code, reason)
-        self.code = code
-        self.headers = headers
-
-
-#: what clients may retry with the document's text: a GraphQL answer, not a broken request
-_PROTOCOL_REPLIES = frozenset({"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED"})
-
-
-@dataclass
-class _Operation(GraphQLRequestData):
-    """One operation of a request, with what Strawberry's own request data leaves out."""
-
-    document_id: object = None
-    #: a batch member refused on its own: answered in its slot, the others still run
-    refusal: PersistedRefusal | None = None
-
-
-def _is_request_error(result: ExecutionResult) -> bool:
-    """Execution never started: parse, validation or variable errors have no path (every
-    field error has one, and `data` is then at least null)."""
-    return (
-        result.data is None
-        and bool(result.errors)
-        and all(error.path is None for error in result.errors or ())
-    )
-
-
-def _is_page_load(method: str, headers: Mapping[str, str], params: Mapping[str, Any]) -> bool:
-    """A browser opening GraphiQL. Not a GET of a persisted query (APQ's hash in
-    `extensions`, or a `documentId`): it has no `query` and often accepts */*."""
-    return (
-        method == "GET"
-        and "text/html" in headers.get("accept", "")
-        and not any(params.get(name) for name in ("query", "extensions", "documentId"))
-    )
-
-
-@functools.lru_cache(maxsize=512)
-def _parsed(query: str) -> DocumentNode | None:
-    try:
-        return parse(query, max_tokens=5000)
-    except GraphQLError:
-        return None
 
 
 #: an unauthenticated WebSocket before `connection_init`: owns nothing, sees nothing
@@ -304,7 +227,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        is_ide = _is_page_load(request.method, request.headers, request.query_params)
+        is_ide = is_page_load(request.method, request.headers, request.query_params)
         if is_ide:
             if self.graphql_ide is None:
                 await _error_response(404, "Not Found", "NOT_FOUND")(scope, receive, send)
@@ -366,7 +289,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 "DEADLINE_EXCEEDED",
                 media_type=media,
             )
-        except _Refused as exc:
+        except RequestRefused as exc:
             return _error_response(exc.status_code, exc.reason, exc.code, exc.headers, media)
         except HTTPException as exc:
             return _error_response(exc.status_code, exc.reason, "BAD_REQUEST", media_type=media)
@@ -451,7 +374,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return None
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
-        return _is_page_load(request.method, request.headers, request.query_params)
+        return is_page_load(request.method, request.headers, request.query_params)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -464,18 +387,18 @@ class GatewayGraphQL(GraphQL[Context, None]):
         else:
             data = self.parse_json(await request.get_body())
         if not isinstance(data, list):
-            return _operation(data)
+            return parse_operation(data)
         settings = self.settings
         if not settings.batching:
-            raise _Refused(400, "Batching is not enabled", "BAD_REQUEST")
+            raise RequestRefused(400, "Batching is not enabled", "BAD_REQUEST")
         if not data or len(data) > settings.batch_max_operations:
-            raise _Refused(
+            raise RequestRefused(
                 400,
                 f"A batch holds 1 to {settings.batch_max_operations} operations; this one"
                 f" has {len(data)}.",
                 "BATCH_TOO_LARGE",
             )
-        return [_operation(item) for item in data]
+        return [parse_operation(item) for item in data]
 
     async def execute_operation(
         self,
@@ -490,7 +413,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if not isinstance(request_data, list):
             await self._resolve(request_data, exempt=exempt, media=request.scope["state"][_MEDIA])
             if request_adapter.method == "GET" and request_data.query is not None:
-                document = _parsed(request_data.query)
+                document = parsed_document(request_data.query)
                 request.scope["state"][_PUBLIC] = document is not None and is_public_query(
                     document, request_data.operation_name, request_data.variables
                 )
@@ -518,7 +441,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request when it is alone, answered in `media`; else its slot in the batch)."""
         if self.documents is None:
             return
-        document_id = operation.document_id if isinstance(operation, _Operation) else None
+        document_id = operation.document_id if isinstance(operation, Operation) else None
         try:
             operation.query = await self.documents.resolve(
                 operation.query, document_id, operation.extensions, exempt=exempt
@@ -527,9 +450,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             if media is not None:
                 # application/json: "not found" is an answer to retry with the text (as
                 # Apollo Server gives it), not a broken request
-                status = 200 if media == JSON and refusal.code in _PROTOCOL_REPLIES else 400
-                raise _Refused(status, refusal.message, refusal.code) from None
-            assert isinstance(operation, _Operation)
+                status = 200 if media == JSON and refusal.code in PROTOCOL_REPLIES else 400
+                raise RequestRefused(status, refusal.message, refusal.code) from None
+            assert isinstance(operation, Operation)
             operation.refusal = refusal
 
     async def _check_batch(
@@ -543,11 +466,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         graphql_schema = self.schema._schema  # type: ignore[attr-defined]  # graphql-core's
         total = 0
         for operation in operations:
-            document = _parsed(operation.query) if operation.query is not None else None
+            document = parsed_document(operation.query) if operation.query is not None else None
             if document is not None:
                 total += document_cost(graphql_schema, document, operation.variables)
         if total > limit:
-            raise _Refused(
+            raise RequestRefused(
                 400,
                 f"The batch is too expensive: cost {total} exceeds the limit of {limit}."
                 " Send fewer operations or ask for fewer objects.",
@@ -555,7 +478,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         wait = await self._take(request, context.principal, len(operations) - 1)
         if wait:
-            raise _Refused(
+            raise RequestRefused(
                 429,
                 "Too many requests; retry later.",
                 "RATE_LIMITED",
@@ -571,7 +494,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        refusal = request_data.refusal if isinstance(request_data, _Operation) else None
+        refusal = request_data.refusal if isinstance(request_data, Operation) else None
         if refusal is not None:
             error = GraphQLError(refusal.message, extensions={"code": refusal.code})
             return ExecutionResult(data=None, errors=[error])
@@ -582,7 +505,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if request_adapter.method == "GET" and "not allowed when using GET" in exc.reason:
                 # the spec's answer to a mutation over GET: 405, and where to send it instead
-                raise _Refused(
+                raise RequestRefused(
                     405, exc.reason + "; use POST.", "METHOD_NOT_ALLOWED", {"allow": "POST"}
                 ) from None
             raise
@@ -598,9 +521,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         body = process_result(result)
         if result.errors:
             request.scope["state"][_PUBLIC] = False  # an answer with errors is nobody's to keep
-        if request.scope["state"].get(_MEDIA) == GRAPHQL_RESPONSE_JSON and _is_request_error(
-            result
-        ):
+        if request.scope["state"].get(_MEDIA) == GRAPHQL_RESPONSE_JSON and is_request_error(result):
             body.pop("data", None)
         return body
 
@@ -686,30 +607,3 @@ class GatewayGraphQL(GraphQL[Context, None]):
             ),
             headers={"content-security-policy": graphiql_csp(assets_url=assets_url)},
         )
-
-
-#: an operation's fields and the JSON type each must have when present
-_FIELD_TYPES: tuple[tuple[str, type, str], ...] = (
-    ("query", str, "a string"),
-    ("variables", dict, "an object"),
-    ("extensions", dict, "an object"),
-    ("operationName", str, "a string"),
-)
-
-
-def _operation(data: object) -> _Operation:
-    """One operation's fields, checked as Strawberry checks them, plus `documentId`."""
-    if not isinstance(data, dict):
-        raise HTTPException(400, "Each operation of a batch must be a JSON object.")
-    for name, kind, described in _FIELD_TYPES:
-        if not isinstance(data.get(name), kind | None):
-            raise HTTPException(
-                400, f"The GraphQL operation's `{name}` must be {described} or null, if provided."
-            )
-    return _Operation(
-        query=data.get("query"),
-        variables=data.get("variables"),
-        operation_name=data.get("operationName"),
-        extensions=data.get("extensions"),
-        document_id=data.get("documentId"),
-    )
