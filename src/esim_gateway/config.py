@@ -182,8 +182,9 @@ class Settings:
     #: ... or in Redis, shared by every replica
     apq_redis_url: str | None = None
     #: JSON arrays of operations (Apollo BatchHttpLink): off unless enabled; at most so many
+    #: (QUALITY.md C7: off, or at most 5)
     batching: bool = False
-    batch_max_operations: int = 10
+    batch_max_operations: int = 5
 
     @property
     def is_sandbox(self) -> bool:

@@ -8,6 +8,7 @@ public catalog reads cacheable (`esim_gateway.httpcache`).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -334,8 +335,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return response
 
     def _catalog_life_left(self) -> float:
-        import time
-
         assert self.services is not None
         catalog = self.services.catalog
         now = time.time()

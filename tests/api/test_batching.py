@@ -106,3 +106,13 @@ async def test_a_persisted_query_miss_is_answered_in_its_own_slot(
         first, second = response.json()
         assert first == {"data": {"__typename": "Query"}}
         assert second["errors"][0]["message"] == "PersistedQueryNotFound"
+
+
+async def test_a_batch_holds_at_most_five_operations_by_default(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with gateway_factory(batching=True) as gw:
+        assert (await batch(gw, [{"query": "{ __typename }"}] * 5)).status_code == 200
+        six = await batch(gw, [{"query": "{ __typename }"}] * 6)
+        assert six.status_code == 400
+        assert six.json()["errors"][0]["extensions"]["code"] == "BATCH_TOO_LARGE"
