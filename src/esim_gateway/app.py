@@ -245,7 +245,14 @@ def persisted_documents(settings: Settings) -> PersistedDocuments:
             "ESIM_GATEWAY_TRUSTED_DOCUMENTS_ONLY is on but ESIM_GATEWAY_TRUSTED_DOCUMENTS"
             " names no document: nothing could run"
         )
-    return PersistedDocuments(store, trusted, trusted_only=settings.only_trusted_documents)
+    from esim_gateway.schema import Limits
+
+    return PersistedDocuments(
+        store,
+        trusted,
+        trusted_only=settings.only_trusted_documents,
+        max_tokens=Limits().max_tokens,
+    )
 
 
 def _json_text(value: object) -> str:

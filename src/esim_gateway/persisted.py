@@ -158,11 +158,14 @@ class ApqStore(Protocol):
 
 
 class MemoryApqStore:
-    """The most recently used `size` documents of this process."""
+    """The most recently used documents of this process: at most `size` of them and
+    `max_chars` characters in all (anyone may register, so both are bounded)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, max_chars: int = 16 * 1024 * 1024) -> None:
         self.size = size
+        self.max_chars = max_chars
         self._documents: OrderedDict[str, str] = OrderedDict()
+        self._chars = 0
 
     async def get(self, key: str) -> str | None:
         text = self._documents.get(key)
@@ -171,10 +174,14 @@ class MemoryApqStore:
         return text
 
     async def put(self, key: str, text: str) -> None:
+        previous = self._documents.pop(key, None)
+        if previous is not None:
+            self._chars -= len(previous)
         self._documents[key] = text
-        self._documents.move_to_end(key)
-        while len(self._documents) > self.size:
-            self._documents.popitem(last=False)
+        self._chars += len(text)
+        while len(self._documents) > self.size or self._chars > self.max_chars:
+            _, evicted = self._documents.popitem(last=False)
+            self._chars -= len(evicted)
 
     async def aclose(self) -> None:
         return None
@@ -206,11 +213,18 @@ class PersistedDocuments:
     """Turns a request's `query`, `documentId` and `extensions` into the text to run."""
 
     def __init__(
-        self, store: ApqStore | None, trusted: TrustedDocuments, *, trusted_only: bool
+        self,
+        store: ApqStore | None,
+        trusted: TrustedDocuments,
+        *,
+        trusted_only: bool,
+        max_tokens: int = 2000,
     ) -> None:
         self.store = store
         self.trusted = trusted
         self.trusted_only = trusted_only
+        #: only a document that parses within the token limit is kept (it could not run)
+        self.max_tokens = max_tokens
 
     async def resolve(
         self,
@@ -256,7 +270,8 @@ class PersistedDocuments:
                 raise PersistedRefusal(
                     "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED"
                 )
-            await self.store.put(key, query)
+            if self._parses(query):  # else it runs once, to its syntax error, and is not kept
+                await self.store.put(key, query)
             return query
         text = self.trusted.find(key)
         if text is not None:
@@ -269,6 +284,13 @@ class PersistedDocuments:
         if text is None:
             raise _not_found()
         return text
+
+    def _parses(self, text: str) -> bool:
+        try:
+            parse(text, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return False
+        return True
 
     async def aclose(self) -> None:
         if self.store is not None:

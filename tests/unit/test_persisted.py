@@ -118,6 +118,27 @@ async def test_the_in_process_store_keeps_the_most_recently_used_documents() -> 
     assert (await store.get("a"), await store.get("c")) == ("A", "C")
 
 
+async def test_the_in_process_store_is_bounded_in_characters_too() -> None:
+    store = MemoryApqStore(100, max_chars=10)
+    await store.put("a", "x" * 6)
+    await store.put("b", "y" * 6)  # 12 characters: the oldest goes
+    assert await store.get("a") is None and await store.get("b") == "y" * 6
+    await store.put("b", "z" * 4)  # replacing counts the new text only
+    await store.put("c", "w" * 6)
+    assert (await store.get("b"), await store.get("c")) == ("z" * 4, "w" * 6)
+
+
+async def test_a_document_that_cannot_run_is_not_kept() -> None:
+    store = MemoryApqStore(10)
+    documents = PersistedDocuments(
+        store, TrustedDocuments.empty(), trusted_only=False, max_tokens=10
+    )
+    for junk in ("{ not valid", "{ " + "a " * 20 + "}"):  # a syntax error; too many tokens
+        persisted = {"persistedQuery": {"version": 1, "sha256Hash": document_hash(junk)}}
+        assert await documents.resolve(junk, None, persisted) == junk  # runs to its error
+        assert await store.get(document_hash(junk)) is None
+
+
 @pytest.mark.parametrize(
     ("extensions", "code"),
     [
