@@ -19,7 +19,11 @@ var/graphiql/manifest.json: scripts/fetch-graphiql
 run: $(STAMP) var/graphiql/manifest.json
 	$(BIN)/esim-gateway serve
 
-test: $(STAMP)
+# the npm client tests (graphql-http audit, Apollo Client): locked packages; they skip without npm
+tests/clients/node_modules/.package-lock.json: tests/clients/package-lock.json
+	-command -v npm >/dev/null && npm ci --prefix tests/clients --no-audit --no-fund --silent
+
+test: $(STAMP) tests/clients/node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -106,6 +106,24 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     await _admin(url, "CREATE SCHEMA public")
 
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+async def redis_or_skip() -> str:
+    """The local Redis' URL, or a skip saying why (CI starts one)."""
+    import redis.asyncio
+    import redis.exceptions
+
+    probe = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except (redis.exceptions.ConnectionError, OSError):
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
+    finally:
+        await probe.aclose()
+    return REDIS_URL
+
+
 @dataclass
 class Gateway:
     app: Starlette

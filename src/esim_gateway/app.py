@@ -34,6 +34,13 @@ from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
+from esim_gateway.persisted import (
+    ApqStore,
+    MemoryApqStore,
+    PersistedDocuments,
+    RedisApqStore,
+    TrustedDocuments,
+)
 from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
@@ -221,6 +228,34 @@ async def _follow_roamify_rates(services: Services, settings: Settings) -> None:
         await asyncio.sleep(max(60.0, settings.catalog_ttl))
 
 
+def persisted_documents(settings: Settings) -> PersistedDocuments:
+    """APQ's store and the trusted manifests. A bad manifest raises ConfigError (one line
+    naming the file and the entry), so the gateway does not start with it."""
+    from pathlib import Path
+
+    store: ApqStore | None = None
+    if settings.apq_redis_url:
+        store = RedisApqStore(settings.apq_redis_url)
+    elif settings.apq_cache_size > 0:
+        store = MemoryApqStore(settings.apq_cache_size)
+    trusted = TrustedDocuments.load(Path(path) for path in settings.trusted_documents)
+    if settings.trusted_documents_only and not trusted and not settings.is_sandbox:
+        from esim_gateway.config import ConfigError
+
+        raise ConfigError(
+            "ESIM_GATEWAY_TRUSTED_DOCUMENTS_ONLY is on but ESIM_GATEWAY_TRUSTED_DOCUMENTS"
+            " names no document: nothing could run"
+        )
+    from esim_gateway.schema import Limits
+
+    return PersistedDocuments(
+        store,
+        trusted,
+        trusted_only=settings.only_trusted_documents,
+        max_tokens=Limits().max_tokens,
+    )
+
+
 def _json_text(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -255,7 +290,7 @@ def create_app(
         mask_errors=not settings.is_sandbox,
         caches=optimised,
     )
-    view = GatewayGraphQL(schema, settings=settings)
+    view = GatewayGraphQL(schema, settings=settings, documents=persisted_documents(settings))
     metrics = Metrics()
     tracing = build_tracing(
         enabled=settings.otel_enabled,
@@ -355,6 +390,8 @@ def create_app(
         finally:
             await catalog.stop()
             await view.limiter.aclose()
+            if view.documents is not None:
+                await view.documents.aclose()
             await rates.stop()
             await reconciler.stop()
             await scheduler.stop()

@@ -46,8 +46,13 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 0
     from esim_gateway.app import create_app
+    from esim_gateway.config import ConfigError
 
-    app = create_app(settings, freeze_heap=True)
+    try:
+        app = create_app(settings, freeze_heap=True)
+    except ConfigError as exc:  # e.g. a trusted-document manifest that does not parse
+        print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
     mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
     print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     uvicorn.run(
@@ -90,14 +95,25 @@ def sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def possible_types_json() -> str:
+    import json
+
+    from esim_gateway.schema import build_schema, possible_types
+
+    return json.dumps(possible_types(build_schema()), indent=2) + "\n"
+
+
 def export_schema(args: argparse.Namespace) -> int:
+    """The SDL, and next to it (when written to a file) `possible-types.json`."""
     from esim_gateway.schema import build_schema
 
     sdl = build_schema().as_str() + "\n"
     if args.output == "-":
         sys.stdout.write(sdl)
     else:
-        Path(args.output).write_text(sdl)
+        output = Path(args.output)
+        output.write_text(sdl)
+        (output.parent / "possible-types.json").write_text(possible_types_json())
     return 0
 
 
@@ -135,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--fulfil-delay", type=float, default=2.0)
     p.set_defaults(func=sandbox)
-    p = commands.add_parser("export-schema", help="print or write the GraphQL SDL")
+    p = commands.add_parser(
+        "export-schema",
+        help="print or write the GraphQL SDL (a file gets possible-types.json beside it)",
+    )
     p.add_argument("output", nargs="?", default="-")
     p.set_defaults(func=export_schema)
     p = commands.add_parser("migrate", help="create or upgrade the ledger's tables")

@@ -189,6 +189,20 @@ class Settings:
     #: seconds between two looks for scheduled orders that are due (every replica looks)
     scheduler_interval: float = 5.0
 
+    #: persisted-document manifests (files, or directories of *.json) loaded at start-up
+    trusted_documents: tuple[str, ...] = ()
+    #: live mode runs trusted documents only; operators too unless exempted
+    trusted_documents_only: bool = False
+    trusted_documents_exempt_operators: bool = False
+    #: automatic persisted queries: documents kept in this process (0: APQ off) ...
+    apq_cache_size: int = 1000
+    #: ... or in Redis, shared by every replica
+    apq_redis_url: str | None = None
+    #: JSON arrays of operations (Apollo BatchHttpLink): off unless enabled; at most so many
+    #: (QUALITY.md C7: off, or at most 5)
+    batching: bool = False
+    batch_max_operations: int = 5
+
     @property
     def quiet_periods(self) -> dict[str, float]:
         """Provider value -> quiet period in seconds."""
@@ -204,6 +218,11 @@ class Settings:
     @property
     def introspection_enabled(self) -> bool:
         return self.is_sandbox if self.introspection is None else self.introspection
+
+    @property
+    def only_trusted_documents(self) -> bool:
+        """In the sandbox every document runs: it is where apps are developed."""
+        return self.trusted_documents_only and not self.is_sandbox
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -299,6 +318,11 @@ class Settings:
         number("QUOTE_TTL", "quote_ttl", float, 1)
         number("SCHEDULE_HORIZON_DAYS", "schedule_horizon_days", float, 0.001)
         number("SCHEDULER_INTERVAL", "scheduler_interval", float, 0.05)
+        number("APQ_CACHE_SIZE", "apq_cache_size", int, 0)
+        number("BATCH_MAX_OPERATIONS", "batch_max_operations", int, 1)
+        flag("BATCHING", "batching")
+        flag("TRUSTED_DOCUMENTS_ONLY", "trusted_documents_only")
+        flag("TRUSTED_DOCUMENTS_EXEMPT_OPERATORS", "trusted_documents_exempt_operators")
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")
@@ -321,6 +345,7 @@ class Settings:
             ("JWT_ISSUER", "jwt_issuer"),
             ("JWT_AUDIENCE", "jwt_audience"),
             ("RATE_LIMIT_REDIS_URL", "rate_limit_redis_url"),
+            ("APQ_REDIS_URL", "apq_redis_url"),
         ):
             raw = get(name)
             if raw is not None:
@@ -354,6 +379,11 @@ class Settings:
                 )
         if markups:
             kwargs["markups"] = tuple(markups)
+        raw_documents = get("TRUSTED_DOCUMENTS")
+        if raw_documents is not None:
+            kwargs["trusted_documents"] = tuple(
+                filter(None, (p.strip() for p in raw_documents.split(",")))
+            )
         raw_keys = get("API_KEYS")
         if raw_keys is not None:
             kwargs["api_keys"] = _parse_api_keys(raw_keys, PREFIX + "API_KEYS")

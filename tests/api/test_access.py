@@ -6,9 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
+from strawberry import relay
 
 from esim_gateway.config import Settings
-from tests.api.test_ordering import CANCEL, CREATE, ORDER, TOPUP, a_package
+from tests.api.test_esim_node import ESIM_NODE
+from tests.api.test_ordering import CANCEL, CREATE, ORDER, TOPUP, a_package, buy
 from tests.conftest import Gateway, GatewayFactory
 
 KEYS = Settings.from_mapping(
@@ -128,3 +130,17 @@ async def test_an_operator_sees_every_order_with_credentials(secured: Gateway) -
     assert seen["__typename"] == "Order" and seen["esims"][0]["lpa"]
     listed = (await call(secured, "{ orders { edges { node { id } } } }", OPS)).json()
     assert [e["node"]["id"] for e in listed["data"]["orders"]["edges"]] == [created["id"]]
+
+
+async def test_another_customers_esim_is_null_like_a_missing_one(secured: Gateway) -> None:
+    order = await buy(secured, "SIMPLIFYTRIP")
+    global_id = str(relay.GlobalID("Esim", order["esims"][0]["iccid"]))
+    assert (await call(secured, ESIM_NODE, ALICE, id=global_id)).json()["data"]["node"]["id"]
+    theirs = (await call(secured, ESIM_NODE, BOB, id=global_id)).json()
+    missing = (
+        await call(secured, ESIM_NODE, ALICE, id=str(relay.GlobalID("Esim", "8999999999999999999")))
+    ).json()
+    not_an_iccid = (
+        await call(secured, ESIM_NODE, ALICE, id=str(relay.GlobalID("Esim", "x")))
+    ).json()
+    assert theirs == missing == not_an_iccid == {"data": {"node": None}}

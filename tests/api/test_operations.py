@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from esim_gateway.ratelimit import RateLimiter
 from tests.api.test_ordering import buy
 from tests.conftest import Gateway, GatewayFactory
@@ -65,19 +63,10 @@ def test_a_token_bucket_refills_at_its_rate() -> None:
 async def test_replicas_share_one_bucket_in_redis() -> None:
     import uuid
 
-    import redis.asyncio
-    import redis.exceptions
-
     from esim_gateway.ratelimit import RedisRateLimiter
+    from tests.conftest import redis_or_skip
 
-    url = "redis://127.0.0.1:6379/0"
-    probe = redis.asyncio.Redis.from_url(url)
-    try:
-        await probe.ping()
-    except (redis.exceptions.ConnectionError, OSError):
-        pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
-    finally:
-        await probe.aclose()
+    url = await redis_or_skip()
     prefix = f"test:{uuid.uuid4().hex}:"
     first = RedisRateLimiter(url, rate=0.5, burst=3, prefix=prefix)
     second = RedisRateLimiter(url, rate=0.5, burst=3, prefix=prefix)  # another replica

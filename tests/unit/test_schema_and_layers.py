@@ -18,6 +18,35 @@ def test_schema_graphql_is_generated_from_the_code() -> None:
     )
 
 
+def test_possible_types_json_is_generated_from_the_code() -> None:
+    from esim_gateway.cli import possible_types_json
+
+    committed = (ROOT / "possible-types.json").read_text()
+    assert committed == possible_types_json(), (
+        "possible-types.json drifted: run `esim-gateway export-schema schema.graphql`"
+    )
+
+
+def test_possible_types_list_every_member_of_the_result_unions() -> None:
+    import json
+
+    from esim_gateway.cli import possible_types_json
+
+    types = json.loads(possible_types_json())
+    assert types["Node"] == ["Esim", "Order", "Package"]
+    assert "IdempotencyConflictError" in types["CreateOrderResult"]
+    assert set(types["CreateOrderResult"]) - {"Order"} <= set(types["Error"])
+
+
+def test_export_schema_writes_possible_types_beside_the_sdl(tmp_path: Path) -> None:
+    from esim_gateway.cli import main
+
+    assert main(["export-schema", str(tmp_path / "schema.graphql")]) == 0
+    assert (tmp_path / "possible-types.json").read_text() == (
+        ROOT / "possible-types.json"
+    ).read_text()
+
+
 def _imports(folder: Path) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for path in folder.rglob("*.py"):

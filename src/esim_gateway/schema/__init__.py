@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLInterfaceType, GraphQLUnionType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
@@ -20,7 +20,7 @@ from esim_gateway.schema.limits import DocumentChecks, DocumentGate
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
-__all__ = ["Limits", "build_schema", "document_gate", "should_mask"]
+__all__ = ["Limits", "build_schema", "document_gate", "possible_types", "should_mask"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,14 @@ def build_schema(
     )
     build_flat_inputs(schema)
     return schema
+
+
+def possible_types(schema: strawberry.Schema) -> dict[str, list[str]]:
+    """Every union and interface with the object types it may be: the map Apollo Client's
+    `InMemoryCache({possibleTypes})` takes (and `possible-types.json` holds)."""
+    core = schema._schema
+    return {
+        name: sorted(t.name for t in core.get_possible_types(kind))
+        for name, kind in sorted(core.type_map.items())
+        if not name.startswith("__") and isinstance(kind, GraphQLInterfaceType | GraphQLUnionType)
+    }

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -50,6 +51,7 @@ __all__ = [
     "DocumentChecks",
     "DocumentGate",
     "cost_limit_rule",
+    "document_cost",
 ]
 
 K = TypeVar("K")
@@ -66,7 +68,11 @@ def _is_list(type_: GraphQLOutputType) -> bool:
     return isinstance(type_, GraphQLList)
 
 
-def cost_limit_rule(max_cost: int, variables: dict[str, Any] | None = None) -> type[ValidationRule]:
+def cost_limit_rule(
+    max_cost: int, variables: dict[str, Any] | None = None, observed: list[int] | None = None
+) -> type[ValidationRule]:
+    """`observed`, when given, receives the cost of every operation of the document."""
+
     class CostLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             context: ValidationContext = self.context
@@ -82,6 +88,8 @@ def cost_limit_rule(max_cost: int, variables: dict[str, Any] | None = None) -> t
                 if isinstance(d, FragmentDefinitionNode)
             }
             cost = self._cost(node.selection_set, root, fragments, set(), {})
+            if observed is not None:
+                observed.append(cost)
             if cost > max_cost:
                 context.report_error(
                     GraphQLError(
@@ -167,6 +175,16 @@ def cost_limit_rule(max_cost: int, variables: dict[str, Any] | None = None) -> t
             return 1 + multiplier * inner if inner else 1
 
     return CostLimit
+
+
+def document_cost(
+    schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None
+) -> int:
+    """What the costliest operation of `document` is priced at (the cost limit's pricing);
+    a batch adds these up against the same limit."""
+    costs: list[int] = []
+    validate(schema, document, [cost_limit_rule(sys.maxsize, variables, costs)])
+    return max(costs, default=0)
 
 
 @functools.cache

@@ -237,13 +237,17 @@ def _order_or_failure(outcome: mutations.MutationOutcome) -> Order | ProviderErr
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Any object by its global id (Order, Package).")
+    @strawberry.field(description="Any object by its global id (Order, Package, Esim).")
     async def node(self, info: GInfo, id: strawberry.ID) -> relay.Node | None:
         try:
             gid = relay.GlobalID.from_id(id)
         except Exception:  # malformed base64 / format: like an id that does not exist
             return None
-        kinds: dict[str, type[Order] | type[Package]] = {"Order": Order, "Package": Package}
+        kinds: dict[str, type[Order] | type[Package] | type[Esim]] = {
+            "Order": Order,
+            "Package": Package,
+            "Esim": Esim,
+        }
         kind = kinds.get(gid.type_name)
         if kind is None:
             return None

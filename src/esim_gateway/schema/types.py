@@ -92,9 +92,29 @@ def _owner_only(name: str) -> Any:
 
 
 @strawberry.type(description="An eSIM and what a traveller needs to install it.")
-class Esim:
+class Esim(relay.Node):
     profile: strawberry.Private[base.EsimProfile]
     owner: strawberry.Private[str | None]
+
+    # The global id is "Esim:<ICCID>": an ICCID names one SIM for its whole life, so the
+    # id is the same on every read and clients' caches normalise eSIMs by it.
+    @classmethod
+    def resolve_id(cls, root: Esim, *, info: GInfo) -> str:
+        return root.profile.iccid
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]  # strawberry's overloads are broader
+        cls, *, info: GInfo, node_ids: Iterable[str], required: bool = False
+    ) -> list[Esim | None]:
+        results: list[Esim | None] = []
+        for iccid in node_ids:
+            try:
+                profile, record = await esim_resolvers.find_esim(info.context, iccid)
+            except (errors.ResourceNotFound, errors.InvalidInput):
+                results.append(None)  # not yours, or not an ICCID: as if it did not exist
+                continue
+            results.append(esim_from(profile, record.owner))
+        return results
 
     @strawberry.field
     def iccid(self) -> str:
