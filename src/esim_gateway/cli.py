@@ -6,32 +6,51 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from esim_gateway.config import Settings
 
 __all__ = ["main"]
 
 
-def _settings() -> object:
+def _settings(*, serving: bool = False) -> Settings:
+    """The environment's settings; bad ones (or, for `serving`, unsafe ones) end the
+    process with one line and status 2."""
     from esim_gateway.config import ConfigError, Settings
 
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        if serving:
+            settings.check_safe_to_serve()
     except ConfigError as exc:
         print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return settings
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    """The start-up line: the mode, and only the URLs this configuration serves."""
+    base = f"http://{host}:{port}"
+    sandbox = "sandbox (simulated providers, no credentials needed)"
+    mode = sandbox if settings.is_sandbox else "live"
+    api = "GraphQL API and GraphiQL" if settings.graphiql_enabled else "GraphQL API"
+    served = [f"{api} at {base}/graphql"]
+    if settings.is_sandbox and not (settings.roamify_base_url and settings.simplifytrip_base_url):
+        served.append(f"simulators under {base}/sandbox/")
+    return f"esim-gateway {mode}: " + "; ".join(served)
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from esim_gateway.config import Settings
-
-    settings = _settings()
-    assert isinstance(settings, Settings)
+    settings = _settings(serving=True)
     from esim_gateway.observability import configure_logging
 
     configure_logging(settings.log_level)
     host = args.host or settings.host
     port = args.port or settings.port
+    print(banner(settings, host, port), file=sys.stderr)
     if args.workers > 1:
         uvicorn.run(
             "esim_gateway.asgi:create",
@@ -48,8 +67,6 @@ def serve(args: argparse.Namespace) -> int:
     from esim_gateway.app import create_app
 
     app = create_app(settings, freeze_heap=True)
-    mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
-    print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     uvicorn.run(
         app,
         host=host,
@@ -104,11 +121,9 @@ def export_schema(args: argparse.Namespace) -> int:
 def migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from esim_gateway.config import Settings
     from esim_gateway.ledger.repository import Ledger
 
     settings = _settings()
-    assert isinstance(settings, Settings)
 
     async def run() -> None:
         engine = create_async_engine(settings.database_url)
