@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import logging
 import os
 import socket
 import threading
@@ -42,6 +44,25 @@ def _json_logs() -> None:
     from esim_gateway.observability import configure_logging
 
     configure_logging("INFO")
+
+
+@contextlib.contextmanager
+def written_lines(level: str = "INFO") -> Iterator[io.StringIO]:
+    """What `configure_logging`'s handler writes, in a string (handlers and level restored)."""
+    from esim_gateway.observability import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved, saved_level = root.handlers[:], root.level
+    configure_logging(level)
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(saved_level)
 
 
 def postgres_url() -> str | None:
