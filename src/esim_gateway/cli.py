@@ -1,4 +1,4 @@
-"""`esim-gateway serve | sandbox | export-schema | migrate`."""
+"""`esim-gateway serve | sandbox | export-schema | migrate | healthcheck`."""
 
 from __future__ import annotations
 
@@ -137,6 +137,26 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def healthcheck(args: argparse.Namespace) -> int:
+    """0 when the gateway on this machine answers /healthz, else 1 (a container's
+    HEALTHCHECK): the port is the configured one, so it follows ESIM_GATEWAY_PORT."""
+    import httpx
+
+    settings = _settings()
+    port = args.port or settings.port
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"esim-gateway: not healthy: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(
+            f"esim-gateway: not healthy: /healthz answered {response.status_code}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="esim-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=export_schema)
     p = commands.add_parser("migrate", help="create or upgrade the ledger's tables")
     p.set_defaults(func=migrate)
+    p = commands.add_parser("healthcheck", help="exit 0 when the local gateway is up")
+    p.add_argument("--port", type=int)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.set_defaults(func=healthcheck)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
