@@ -66,6 +66,16 @@ def written_lines(level: str = "INFO") -> Iterator[io.StringIO]:
         root.setLevel(saved_level)
 
 
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No `ESIM_GATEWAY_*` variable and no .env file, as `Settings.from_env()` sees them."""
+    for name in list(os.environ):
+        if name.startswith("ESIM_GATEWAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
 POSTGRES_VARIABLE = "ESIM_GATEWAY_TEST_POSTGRES_URL"
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 

@@ -4,7 +4,6 @@ and a HEALTHCHECK that follows the configured port."""
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 import socket
 from pathlib import Path
@@ -84,12 +83,9 @@ def test_the_build_context_leaves_out_what_the_image_does_not_need(path: str) ->
 
 
 def test_healthcheck_follows_the_port_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, clean_environment: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("ESIM_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch = clean_environment
     app = create_app(
         Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"),
         catalog_refresh=False,

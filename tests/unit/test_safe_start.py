@@ -3,7 +3,6 @@ line and no server; the start-up banner names only what is served."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,14 @@ REAL = "https://api.getroamify.com"
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """No `ESIM_GATEWAY_*` variable and no .env file; starting a server fails the test."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("ESIM_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def environment(clean_environment: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A clean environment in which starting a server fails the test."""
 
     def no_server(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a server was started")
 
-    monkeypatch.setattr("uvicorn.run", no_server)
-    return monkeypatch
+    clean_environment.setattr("uvicorn.run", no_server)
+    return clean_environment
 
 
 def refused_line(capsys: pytest.CaptureFixture[str]) -> str:
