@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import io
+import logging
 import os
 import socket
 import threading
@@ -44,8 +47,62 @@ def _json_logs() -> None:
     configure_logging("INFO")
 
 
+@contextlib.contextmanager
+def written_lines(level: str = "INFO") -> Iterator[io.StringIO]:
+    """What `configure_logging`'s handler writes, in a string (handlers and level restored)."""
+    from esim_gateway.observability import configure_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved, saved_level = root.handlers[:], root.level
+    configure_logging(level)
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(saved_level)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No `ESIM_GATEWAY_*` variable and no .env file, as `Settings.from_env()` sees them."""
+    for name in list(os.environ):
+        if name.startswith("ESIM_GATEWAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+POSTGRES_VARIABLE = "ESIM_GATEWAY_TEST_POSTGRES_URL"
+LOCAL_POSTGRES = ("127.0.0.1", 5432)
+
+
+def find_postgres_url(
+    environ: Mapping[str, str], address: tuple[str, int] = LOCAL_POSTGRES
+) -> str | None:
+    """The PostgreSQL server for the tests: the one `ESIM_GATEWAY_TEST_POSTGRES_URL`
+    names, else the local one when something answers on its port (as `.ci/run` finds it);
+    none when the variable says `off`."""
+    configured = environ.get(POSTGRES_VARIABLE)
+    if configured == "off":
+        return None
+    if configured:
+        return configured
+    host, port = address
+    try:
+        with socket.create_connection(address, timeout=0.2):
+            pass
+    except OSError:
+        return None
+    return f"postgresql+asyncpg://postgres@{host}:{port}/test"
+
+
+@functools.cache
 def postgres_url() -> str | None:
-    return os.environ.get("ESIM_GATEWAY_TEST_POSTGRES_URL") or None
+    return find_postgres_url(os.environ)
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -73,13 +130,23 @@ def postgres_database() -> Iterator[str]:
     """A database of its own for this test session on the configured PostgreSQL server."""
     url = postgres_url()
     if url is None:
-        pytest.skip("PostgreSQL tests need ESIM_GATEWAY_TEST_POSTGRES_URL (CI sets it)")
+        pytest.skip(
+            f"no PostgreSQL: {POSTGRES_VARIABLE} is unset (or off) and nothing answers at"
+            f" {LOCAL_POSTGRES[0]}:{LOCAL_POSTGRES[1]}"
+        )
     name = f"esim_gateway_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     base = url.rsplit("/", 1)[0]
+    # a server found on the port may not be ours to use (another user, no such role):
+    # skip then; one named by the variable must work
+    found = not os.environ.get(POSTGRES_VARIABLE)
     try:
         _admin_sync(url, f'CREATE DATABASE "{name}"')
     except OSError as exc:
         pytest.skip(f"PostgreSQL at {base} is not reachable: {exc}")
+    except Exception as exc:
+        if not found:
+            raise
+        pytest.skip(f"PostgreSQL found at {base} refused the tests: {type(exc).__name__}")
     try:
         yield f"{base}/{name}"
     finally:

@@ -281,8 +281,13 @@ def create_app(
     `optimised=False` drops the parser, validation and ledger read caches: the naive build
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
     server process that hosts only this app (see `esim_gateway.heap`).
+
+    Raises `ConfigError` for a configuration that would serve purchases to anyone (see
+    `Settings.check_safe_to_serve`): no app, no server.
     """
-    settings = (settings or Settings()).with_sandbox_credentials()
+    settings = settings or Settings()
+    settings.check_safe_to_serve()
+    settings = settings.with_sandbox_credentials()
     if settings.is_sandbox and sandboxes is None:
         sandboxes = Sandboxes.create(settings)
     schema = build_schema(
@@ -425,11 +430,11 @@ def create_app(
             checks["database"] = "ok"
         except Exception as exc:  # any driver error means not ready
             checks["database"] = f"unavailable: {type(exc).__name__}"
+        enabled = set(services.providers.enabled())
         for provider in ProviderName:
-            checks[provider.value] = (
-                "enabled" if provider in set(services.providers.enabled()) else "not configured"
-            )
-        ready = checks["database"] == "ok"
+            checks[provider.value] = "enabled" if provider in enabled else "not configured"
+        # with no provider enabled every purchase and read would fail: not ready
+        ready = checks["database"] == "ok" and bool(enabled)
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     routes: list[BaseRoute] = [

@@ -1,4 +1,4 @@
-"""`esim-gateway serve | sandbox | export-schema | migrate`."""
+"""`esim-gateway serve | sandbox | export-schema | migrate | healthcheck`."""
 
 from __future__ import annotations
 
@@ -6,32 +6,51 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from esim_gateway.config import Settings
 
 __all__ = ["main"]
 
 
-def _settings() -> object:
+def _settings(*, serving: bool = False) -> Settings:
+    """The environment's settings; bad ones (or, for `serving`, unsafe ones) end the
+    process with one line and status 2."""
     from esim_gateway.config import ConfigError, Settings
 
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        if serving:
+            settings.check_safe_to_serve()
     except ConfigError as exc:
         print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    return settings
+
+
+def banner(settings: Settings, host: str, port: int) -> str:
+    """The start-up line: the mode, and only the URLs this configuration serves."""
+    base = f"http://{host}:{port}"
+    sandbox = "sandbox (simulated providers, no credentials needed)"
+    mode = sandbox if settings.is_sandbox else "live"
+    api = "GraphQL API and GraphiQL" if settings.graphiql_enabled else "GraphQL API"
+    served = [f"{api} at {base}/graphql"]
+    if settings.is_sandbox and not (settings.roamify_base_url and settings.simplifytrip_base_url):
+        served.append(f"simulators under {base}/sandbox/")
+    return f"esim-gateway {mode}: " + "; ".join(served)
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from esim_gateway.config import Settings
-
-    settings = _settings()
-    assert isinstance(settings, Settings)
+    settings = _settings(serving=True)
     from esim_gateway.observability import configure_logging
 
     configure_logging(settings.log_level)
     host = args.host or settings.host
     port = args.port or settings.port
+    print(banner(settings, host, port), file=sys.stderr)
     if args.workers > 1:
         uvicorn.run(
             "esim_gateway.asgi:create",
@@ -53,8 +72,6 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # e.g. a trusted-document manifest that does not parse
         print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
-    mode = "sandbox (simulated providers, no credentials needed)" if settings.is_sandbox else "live"
-    print(f"esim-gateway {mode}: GraphiQL at http://{host}:{port}/graphql", file=sys.stderr)
     uvicorn.run(
         app,
         host=host,
@@ -120,11 +137,9 @@ def export_schema(args: argparse.Namespace) -> int:
 def migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from esim_gateway.config import Settings
     from esim_gateway.ledger.repository import Ledger
 
     settings = _settings()
-    assert isinstance(settings, Settings)
 
     async def run() -> None:
         engine = create_async_engine(settings.database_url)
@@ -135,6 +150,26 @@ def migrate(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     print("ledger schema is up to date", file=sys.stderr)
+    return 0
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    """0 when the gateway on this machine answers /healthz, else 1 (a container's
+    HEALTHCHECK): the port is the configured one, so it follows ESIM_GATEWAY_PORT."""
+    import httpx
+
+    settings = _settings()
+    port = args.port or settings.port
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"esim-gateway: not healthy: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(
+            f"esim-gateway: not healthy: /healthz answered {response.status_code}", file=sys.stderr
+        )
+        return 1
     return 0
 
 
@@ -159,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=export_schema)
     p = commands.add_parser("migrate", help="create or upgrade the ledger's tables")
     p.set_defaults(func=migrate)
+    p = commands.add_parser("healthcheck", help="exit 0 when the local gateway is up")
+    p.add_argument("--port", type=int)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.set_defaults(func=healthcheck)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

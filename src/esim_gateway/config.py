@@ -15,8 +15,17 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["ApiKey", "ConfigError", "HttpTransport", "Markup", "Mode", "Settings"]
+__all__ = [
+    "ApiKey",
+    "ConfigError",
+    "HttpTransport",
+    "Markup",
+    "Mode",
+    "Settings",
+    "is_simulator_url",
+]
 
 PREFIX = "ESIM_GATEWAY_"
 
@@ -25,6 +34,18 @@ SANDBOX_ROAMIFY_WEBHOOK_SECRET = "sandbox-roamify-webhook-secret"  # noqa: S105
 SANDBOX_SIMPLIFYTRIP_API_KEY = "pk_test_sandbox"
 SANDBOX_SIMPLIFYTRIP_SECRET_KEY = "sk_test_sandbox"  # noqa: S105
 SANDBOX_SIMPLIFYTRIP_CHECKSUM_KEY = "ck_test_sandbox"
+
+
+#: hosts a sandbox-mode gateway may send provider calls to: the machine itself (the
+#: simulators run alone by `esim-gateway sandbox`) and the in-process simulators' names
+_LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
+_SIMULATOR_SUFFIX = ".sandbox"
+
+
+def is_simulator_url(url: str) -> bool:
+    """True for a base URL a simulator answers on: loopback or a `*.sandbox` host."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(_SIMULATOR_SUFFIX)
 
 
 class ConfigError(ValueError):
@@ -227,6 +248,57 @@ class Settings:
     @property
     def graphiql_enabled(self) -> bool:
         return self.is_sandbox if self.graphiql is None else self.graphiql
+
+    def check_safe_to_serve(self) -> None:
+        """Refuse a configuration that would serve real purchases to anyone.
+
+        The sandbox lets every caller in as its demo customer, which is harmless only
+        while every provider is a simulator: a real base URL or a credential other than
+        the documented sandbox ones in sandbox mode is an operator who forgot
+        `MODE=live`. Live mode without API keys or JWT settings could only refuse every
+        request, so it does not start either. Raises `ConfigError` (one line).
+        """
+        if self.is_sandbox:
+            for name, url in (
+                ("ROAMIFY_BASE_URL", self.roamify_base_url),
+                ("SIMPLIFYTRIP_BASE_URL", self.simplifytrip_base_url),
+            ):
+                if url is not None and not is_simulator_url(url):
+                    raise ConfigError(
+                        f"{PREFIX}{name} points at a real provider but {PREFIX}MODE is sandbox,"
+                        f" where anyone may buy: set {PREFIX}MODE=live and {PREFIX}API_KEYS"
+                        f" (or {PREFIX}JWT_SECRET), or unset {PREFIX}{name} to use the simulator"
+                    )
+            for name, value, sandbox_value in (
+                ("ROAMIFY_TOKEN", self.roamify_token, SANDBOX_ROAMIFY_TOKEN),
+                (
+                    "ROAMIFY_WEBHOOK_SECRET",
+                    self.roamify_webhook_secret,
+                    SANDBOX_ROAMIFY_WEBHOOK_SECRET,
+                ),
+                ("SIMPLIFYTRIP_API_KEY", self.simplifytrip_api_key, SANDBOX_SIMPLIFYTRIP_API_KEY),
+                (
+                    "SIMPLIFYTRIP_SECRET_KEY",
+                    self.simplifytrip_secret_key,
+                    SANDBOX_SIMPLIFYTRIP_SECRET_KEY,
+                ),
+                (
+                    "SIMPLIFYTRIP_CHECKSUM_KEY",
+                    self.simplifytrip_checksum_key,
+                    SANDBOX_SIMPLIFYTRIP_CHECKSUM_KEY,
+                ),
+            ):
+                if value is not None and value != sandbox_value:
+                    raise ConfigError(
+                        f"{PREFIX}{name} is a provider credential but {PREFIX}MODE is sandbox,"
+                        f" where anyone may buy: set {PREFIX}MODE=live and {PREFIX}API_KEYS"
+                        f" (or {PREFIX}JWT_SECRET), or unset {PREFIX}{name} to use the simulator"
+                    )
+        elif not self.api_keys and not self.jwt_secret and not self.jwt_public_key:
+            raise ConfigError(
+                f"{PREFIX}MODE=live needs {PREFIX}API_KEYS or {PREFIX}JWT_SECRET"
+                f" (or {PREFIX}JWT_PUBLIC_KEY): without them every request would be refused"
+            )
 
     def with_sandbox_credentials(self) -> Settings:
         """Sandbox mode: fill unset credentials with the documented sandbox ones."""

@@ -47,13 +47,19 @@ __all__ = [
 
 # LPA strings, bearer tokens and provider key formats. Activation codes are long hex or
 # base32 strings; anything that looks like one inside an LPA string is covered by the
-# first pattern, and a bare 24+ character hex/upper-alnum run by the last.
+# first pattern, and a bare 24+ character hex/upper-alnum run by the fifth; PIN and PUK
+# values by their key.
 _SECRET_PATTERNS = (
     re.compile(r"LPA:1\$[^\s\"',}]*", re.IGNORECASE),
     re.compile(r"bearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"\b(?:sk|pk|ck)_(?:test|live)_[A-Za-z0-9]+"),
     re.compile(r"\broamify_[A-Za-z0-9]+"),
     re.compile(r"\b[A-F0-9]{24,}\b"),
+    # `pin: "8642"`, `"puk": "12345678"`, `PIN2=1234`: the key goes with its value
+    re.compile(
+        r"\b(?:pin|puk)[12]?\b[\"']?\s*[:=]\s*(?:\"[^\"]*\"?|'[^']*'?|[^\s,;)}\]]*)",
+        re.IGNORECASE,
+    ),
 )
 
 

@@ -16,17 +16,12 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from esim_gateway.config import Markup
+from esim_gateway.currency import minor_unit
 from esim_gateway.providers.base import Money, ProviderName
 
 __all__ = ["Prices", "Rate"]
 
 CENT = Decimal("0.01")
-#: ISO 4217 minor units of the currencies we meet; others default to 2
-MINOR_UNITS = {"VND": 0, "JPY": 0, "KRW": 0, "IDR": 0}
-
-
-def _quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency.upper(), 2))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -84,5 +79,5 @@ class Prices:
         if markup is None:
             return price
         amount = price.amount * (1 + markup.percent / 100) + markup.fixed
-        quantized = amount.quantize(_quantum(price.currency), rounding=ROUND_HALF_UP)
+        quantized = amount.quantize(minor_unit(price.currency), rounding=ROUND_HALF_UP)
         return Money(max(quantized, Decimal(0)), price.currency)

@@ -107,9 +107,10 @@ ANONYMOUS = Principal("", Role.CUSTOMER)
 EXAMPLE_OPERATIONS: tuple[tuple[str, str], ...] = (
     (
         "List plans",
-        """# Plans for Japan, cheapest first (prices in the provider's currency and USD)
+        """# Roamify's plans for Japan, cheapest first (prices in its currency and USD).
+# Drop `provider` to see both providers' plans.
 query ListPlans {
-  packages(filter: { country: "JP", minDays: 7 }, first: 10) {
+  packages(filter: { provider: ROAMIFY, country: "JP", minDays: 7 }, first: 10) {
     totalCount
     edges { cursor node { id provider packageId name days dataMb unlimited
       price { amount currency } priceUsd { amount currency } } }

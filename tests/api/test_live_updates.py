@@ -78,14 +78,16 @@ async def buy(base: str) -> dict[str, Any]:
     return order
 
 
-async def updates(base: str, order_id: str, until: str = "COMPLETED") -> list[dict[str, Any]]:
+async def updates(
+    base: str, order_id: str, until: str = "COMPLETED", document: str = SUBSCRIBE
+) -> list[dict[str, Any]]:
     transport = WebsocketsTransport(
         url=f"ws://{base}/graphql", subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]
     )
     seen: list[dict[str, Any]] = []
     async with Client(transport=transport) as session:
         async for result in session.subscribe(
-            GraphQLRequest(SUBSCRIBE, variable_values={"id": order_id})
+            GraphQLRequest(document, variable_values={"id": order_id})
         ):
             seen.append(result["orderUpdated"])
             if result["orderUpdated"]["status"] == until:

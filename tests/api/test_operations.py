@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
+from asgi_lifespan import LifespanManager
+
+from esim_gateway.app import create_app
+from esim_gateway.config import Mode, Settings
 from esim_gateway.ratelimit import RateLimiter
 from tests.api.test_ordering import buy
 from tests.conftest import Gateway, GatewayFactory
@@ -16,6 +21,31 @@ async def test_healthz_and_readyz_report_the_process_and_its_dependencies(
     body = ready.json()
     assert body["ready"] and body["checks"]["database"] == "ok"
     assert body["checks"]["roamify"] == "enabled"
+
+
+async def test_live_mode_with_no_provider_enabled_is_not_ready(database_url: str) -> None:
+    keys = Settings.from_mapping({"ESIM_GATEWAY_API_KEYS": "app:customer:k"}).api_keys
+    app = create_app(
+        Settings(mode=Mode.LIVE, database_url=database_url, api_keys=keys),
+        catalog_refresh=False,
+    )
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gateway.test"
+        ) as client,
+    ):
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "ready": False,
+        "checks": {
+            "database": "ok",
+            "roamify": "not configured",
+            "simplifytrip": "not configured",
+        },
+    }
 
 
 async def test_metrics_count_operations_provider_calls_and_overhead(gateway: Gateway) -> None:

@@ -1,5 +1,5 @@
 """The simulators answer with the same keys and JSON types, at every level, as the sample
-responses of the original provider pages (../shared/seeds), and the adapters parse those
+responses of the providers' published API documentation, and the adapters parse those
 samples verbatim."""
 
 from __future__ import annotations

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 import logging
-from collections.abc import Iterator
 
 import httpx
 import structlog
@@ -19,10 +16,10 @@ from esim_gateway.observability import (
     InstrumentedTransport,
     Metrics,
     RequestStats,
-    configure_logging,
     endpoint_label,
     redact_event,
 )
+from tests.conftest import written_lines
 
 LPA = "LPA:1$lpa.sandbox.roamify.example$A1B2C3D4E5F60718293A4B5C"
 
@@ -53,22 +50,6 @@ def test_credential_keys_and_credential_looking_text_are_redacted() -> None:
         assert secret not in text, secret
     assert event["iccid"] == "8940000000000000001"
     assert event["headers"]["accept"] == "json"
-
-
-@contextlib.contextmanager
-def written_lines() -> Iterator[io.StringIO]:
-    """What `configure_logging`'s handler writes, in a string (the old handlers restored)."""
-    stream = io.StringIO()
-    root = logging.getLogger()
-    saved = root.handlers[:]
-    configure_logging("INFO")
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = saved
 
 
 def test_stdlib_and_structlog_lines_are_json_and_redacted() -> None:

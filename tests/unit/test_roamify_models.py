@@ -1,8 +1,8 @@
 # ruff: noqa: E501  (the seed page's samples are kept verbatim, one line each)
 """Roamify wire models, client and gateway mapping, over `httpx.MockTransport`.
 
-The seed samples are the Orders page's (`/work/shared/seeds/000_*.txt`) verbatim; the
-catalog, eSIM, usage and error shapes follow providers.md Part 1.
+The seed samples are those of Roamify's Orders documentation page, verbatim; the
+catalog, eSIM, usage and error shapes follow its API documentation.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """SimplifyTrip wire models, client and gateway mapping, over `httpx.MockTransport`.
 
-The seed samples are the Order page's (`/work/shared/seeds/003_*.txt`) verbatim; the
+The seed samples are those of SimplifyTrip's Order documentation page, verbatim; the
 newer shapes follow providers.md 2.4.
 """
 

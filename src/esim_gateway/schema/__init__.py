@@ -10,8 +10,10 @@ import strawberry
 from graphql import GraphQLError, GraphQLInterfaceType, GraphQLUnionType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from esim_gateway.errors import GatewayError
+from esim_gateway.schema.error_log import log_graphql_errors
 from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from esim_gateway.schema.extensions import OperationObserver
@@ -20,7 +22,14 @@ from esim_gateway.schema.limits import DocumentChecks, DocumentGate
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
-__all__ = ["Limits", "build_schema", "document_gate", "possible_types", "should_mask"]
+__all__ = [
+    "GatewaySchema",
+    "Limits",
+    "build_schema",
+    "document_gate",
+    "possible_types",
+    "should_mask",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,17 @@ class Limits:
     max_tokens: int = 2000
     max_cost: int = 10_000
     max_directives_per_field: int = 5
+
+
+class GatewaySchema(strawberry.Schema):
+    """Strawberry's schema, logging errors without the request's text (`error_log`)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        query = execution_context.query if execution_context is not None else None
+        variables = execution_context.variables if execution_context is not None else None
+        log_graphql_errors(errors, self._schema, query, variables)
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -60,7 +80,7 @@ def build_schema(
     introspection: bool = True,
     mask_errors: bool = True,
     caches: bool = True,
-) -> strawberry.Schema:
+) -> GatewaySchema:
     """One schema per configuration, built once (schemas hold no per-request state).
 
     `caches=False` parses and validates every document afresh and executes every field
@@ -73,7 +93,7 @@ def build_schema(
     extensions += [lambda: DocumentChecks(gate), OperationObserver]
     if mask_errors:
         extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
-    schema = strawberry.Schema(
+    schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

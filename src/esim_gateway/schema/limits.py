@@ -218,6 +218,24 @@ def _directive_violation(document: DocumentNode, limit: int) -> GraphQLError | N
     return GraphQLError(f"At most {limit} directives may be used on one field.", finder.found)
 
 
+def _fragments_defined(document: DocumentNode) -> bool:
+    """True when every fragment spread names a fragment the document defines."""
+    defined = {d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    class Spreads(Visitor):
+        unknown = False
+
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> Any:
+            if node.name.value not in defined:
+                self.unknown = True
+                return BREAK
+            return None
+
+    spreads = Spreads()
+    visit(document, spreads)
+    return not spreads.unknown
+
+
 def _remember(cache: dict[K, V], key: K, value: V, size: int) -> V:
     if size <= 0:
         return value
@@ -310,7 +328,10 @@ class DocumentGate:
         directives = _directive_violation(document, self.max_directives_per_field)
         if directives is not None:
             return (directives,)
-        return tuple(validate_document(schema, document, (*base_rules, *self.rules)))
+        # Strawberry's depth rule raises KeyError on a spread of an unknown fragment:
+        # such a document is refused by graphql-core's own rule, so ours can wait
+        rules = self.rules if _fragments_defined(document) else ()
+        return tuple(validate_document(schema, document, (*base_rules, *rules)))
 
 
 class DocumentChecks(SchemaExtension):

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from esim_gateway import errors
 from esim_gateway.context import Context
+from esim_gateway.currency import canonical_amount
 from esim_gateway.ledger.repository import OrderEvent, OrderRecord
 from esim_gateway.providers import base
 from esim_gateway.resolvers import esims as esim_resolvers
@@ -24,10 +25,18 @@ from esim_gateway.schema.errors import NotFoundError, ProviderError, Unsupported
 GInfo = Info[Context, None]
 
 
-@strawberry.type(description="An amount in a currency. `amount` is exact (a decimal string).")
+@strawberry.type(
+    description="An amount in a currency. `amount` is exact (a decimal string) and has the"
+    " currency's ISO 4217 minor units (USD `5.00`, VND `125000`), more digits only where the"
+    " amount has them: the same string for the same amount on every path."
+)
 class Money:
     amount: Decimal
     currency: str
+
+    def __post_init__(self) -> None:
+        # one string per amount: a ledger NUMERIC reads back as 5.0000, a provider says 5
+        self.amount = canonical_amount(self.amount, self.currency)
 
     @classmethod
     def from_base(cls, money: base.Money | None) -> Money | None:

@@ -1,0 +1,38 @@
+"""`make test` runs the PostgreSQL tests wherever a local server answers, not only where
+ESIM_GATEWAY_TEST_POSTGRES_URL is set; where none answers they skip."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.conftest import POSTGRES_VARIABLE, find_postgres_url
+
+
+def test_the_variable_wins() -> None:
+    url = "postgresql+asyncpg://u@db.internal:5433/x"
+    assert find_postgres_url({POSTGRES_VARIABLE: url}, ("127.0.0.1", 1)) == url
+
+
+def test_a_server_answering_on_the_port_is_found() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert find_postgres_url({}, ("127.0.0.1", port)) == (
+            f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+        )
+
+
+def test_nothing_answering_means_no_postgres() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert find_postgres_url({POSTGRES_VARIABLE: ""}, ("127.0.0.1", port)) is None
+
+
+def test_off_turns_the_search_off() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = ("127.0.0.1", listener.getsockname()[1])
+        assert find_postgres_url({POSTGRES_VARIABLE: "off"}, address) is None
