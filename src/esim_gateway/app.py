@@ -38,6 +38,7 @@ from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
 from esim_gateway.providers.registry import Providers
+from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.schema import build_schema
@@ -319,6 +320,7 @@ def create_app(
         )
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
+        services.extras["install"] = InstallServices.create(services)
         reconciler.events = processor
         app.state.services = services
         view.services = services
@@ -389,6 +391,9 @@ def create_app(
     from esim_gateway.graphiql import graphiql_assets_dir, graphiql_routes
 
     routes.extend(graphiql_routes(graphiql_assets_dir()))
+    from esim_gateway.install.page import install_routes
+
+    routes.extend(install_routes())
     if sandboxes is not None:
         if sandboxes.roamify is not None:
             routes.append(Mount("/sandbox/roamify", app=sandboxes.roamify.app))

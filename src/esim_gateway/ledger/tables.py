@@ -20,7 +20,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "CatalogSnapshotRow", "EsimRow", "OrderEventRow", "OrderRow", "WebhookEventRow"]
+__all__ = [
+    "Base",
+    "CatalogSnapshotRow",
+    "EsimRow",
+    "InstallLinkRow",
+    "OrderEventRow",
+    "OrderRow",
+    "WebhookEventRow",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -124,3 +132,20 @@ class CatalogSnapshotRow(Base):
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class InstallLinkRow(Base):
+    """A shareable install page's capability: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "install_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    iccid: Mapped[str] = mapped_column(String(32), index=True)
+    #: the eSIM's owner (the page shows that owner's eSIM), and who made the link
+    owner: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
