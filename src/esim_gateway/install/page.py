@@ -261,6 +261,8 @@ def _document(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex, nofollow">'
         '<meta name="referrer" content="no-referrer">'
+        # no favicon request: the page loads nothing it does not need
+        '<link rel="icon" href="data:,">'
         f"<title>{_e(title)} · {_e(settings.brand_name)}</title>"
         f'<style nonce="{nonce}">{_STYLE % {"color": settings.brand_color}}</style>'
         "</head><body>"
