@@ -248,7 +248,7 @@ async def test_a_link_opens_the_install_page_with_strict_headers_and_no_credenti
     assert text.count("<style") == text.count(f'<style nonce="{nonce[1]}">') == 1
     assert not re.search(r"\son[a-z]+=", text)
     assert not re.search(
-        r'(?:src|href)="(?!https://esimsetup\.(?:apple|android)\.com/)[a-z]+:', text
+        r'(?:src|href)="(?!https://esimsetup\.(?:apple|android)\.com/|data:)[a-z]+:', text
     )
     assert '<svg viewBox="0 0' in text and 'class="qrcode"' in text
     first_button = re.search(r'<a class="install" id="install-([a-z]+)" href="([^"]+)"', text)
@@ -410,3 +410,39 @@ async def test_the_token_never_reaches_a_log_line_or_a_metric(gateway: Gateway) 
     assert token not in written
     metrics = (await gateway.http.get("/metrics")).text
     assert token not in metrics and "/install/:token" in metrics
+
+
+async def test_unknown_expired_and_revoked_tokens_take_the_same_path_to_the_database(
+    gateway: Gateway,
+) -> None:
+    """No clock here: the same statements run for a guess and for a dead link (a hashed
+    lookup by a unique index), and neither reaches a provider."""
+    from sqlalchemy import event
+
+    iccid = await an_esim(gateway, "ROAMIFY")
+    revoked = await create_link(gateway, iccid)
+    await gateway.execute(REVOKE_LINK, id=revoked["id"])
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = gateway.ledger.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        seen: dict[str, list[str]] = {}
+        for name, path in (
+            ("revoked", page_path(revoked["url"])),
+            ("guess", "/install/" + "B" * 43),
+            ("malformed", "/install/not-a-token"),
+        ):
+            statements.clear()
+            before = await gateway.upstream_calls()
+            answer = await gateway.http.get(path)
+            assert answer.status_code == (410 if name == "revoked" else 404)
+            assert await gateway.upstream_calls() == before
+            seen[name] = list(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert seen["revoked"] == seen["guess"] == seen["malformed"]
+    assert len(seen["guess"]) == 1 and "token_sha256" in seen["guess"][0]
