@@ -32,7 +32,7 @@ from esim_gateway.graphiql import (
     graphiql_html,
     graphiql_routes,
 )
-from tests.browser import DevTools, Page, find_chromium, launch_chromium
+from tests.browser import DevTools, Page
 from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -95,23 +95,9 @@ def assets() -> Path:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        pytest.skip("no Chromium: apt-get install -y chromium")
-    return found
-
-
-@pytest.fixture(scope="module")
 def base_url(assets: Path) -> Iterator[str]:
     with serve_in_thread(_app(assets), "off") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def devtools(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
-    with launch_chromium(chromium, tmp_path_factory.mktemp("chromium-profile")) as tools:
-        yield tools
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.api.test_install import ANDROID, IPHONE
-from tests.browser import DevTools, Page, find_chromium, launch_chromium
+from tests.browser import DevTools, Page
 from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -47,20 +47,6 @@ mutation Link($iccid: String!) { createInstallLink(iccid: $iccid) { __typename
 class Shared:
     path: str
     esim: dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        pytest.skip("no Chromium: apt-get install -y chromium")
-    return found
-
-
-@pytest.fixture(scope="module")
-def devtools(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
-    with launch_chromium(chromium, tmp_path_factory.mktemp("chromium-profile")) as tools:
-        yield tools
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +116,7 @@ def _open(
     height: int,
     mobile: bool,
     language: str = "en-US",
+    scripts: bool = True,
 ) -> Visit:
     context = devtools.send("Target.createBrowserContext")["browserContextId"]
     target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
@@ -147,6 +134,7 @@ def _open(
     if user_agent is not None:
         page.send("Emulation.setUserAgentOverride", userAgent=user_agent, acceptLanguage=language)
     page.send("Emulation.setFocusEmulationEnabled", enabled=True)
+    page.send("Emulation.setScriptExecutionDisabled", value=not scripts)
     base_url = url.split("/install/", 1)[0]
     devtools.send(
         "Browser.grantPermissions",
@@ -315,19 +303,18 @@ def test_on_a_desktop_the_qr_code_and_both_buttons_show_in_the_visitors_language
 def test_without_javascript_the_essentials_are_still_there(
     devtools: DevTools, gateway_url: str, roamify: Shared, visits: list[Visit]
 ) -> None:
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    page = Page(devtools, session["sessionId"])
-    visits.append(Visit(page, gateway_url, context, target["targetId"]))
-    page.send("Page.enable")
-    page.send("Emulation.setScriptExecutionDisabled", value=True)
-    page.send("Emulation.setUserAgentOverride", userAgent=IPHONE)
-    page.send("Page.navigate", url=gateway_url + roamify.path)
-    # the page's own script never ran: no copy button was added, the rest is there
-    page.wait_for(
-        "document.readyState === 'complete' && !!document.querySelector('#manual')", "the page"
+    visit = _open(
+        devtools,
+        gateway_url + roamify.path,
+        user_agent=IPHONE,
+        width=390,
+        height=844,
+        mobile=True,
+        scripts=False,
     )
+    visits.append(visit)
+    page = visit.page
+    # the page's own script never ran: no copy button was added, the rest is there
     assert page.eval("document.querySelectorAll('button.copy').length") == 0
     assert page.eval("!!document.querySelector('svg.qrcode')") is True
     assert page.eval(f"{FIRST_BUTTON}.href") == roamify.esim["iosInstallUrl"]

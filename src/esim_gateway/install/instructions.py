@@ -244,71 +244,55 @@ def manual_codes(profile: EsimProfile) -> tuple[str | None, str | None]:
     return profile.smdp_address or smdp, profile.activation_code or code
 
 
+def _method(
+    t: dict[str, str], kind: MethodKind, title: str, *steps: Step | str, url: str | None = None
+) -> Method:
+    """A method; a `str` step is a text key, shown as it is."""
+    return Method(
+        kind, t[title], tuple(Step(t[s]) if isinstance(s, str) else s for s in steps), url=url
+    )
+
+
 def build_guide(profile: EsimProfile, language: str) -> Guide:
     """Every way to install this eSIM, in `language` (one of `SUPPORTED_LANGUAGES`)."""
     t = TEXTS[language]
     smdp, code = manual_codes(profile)
-    has_codes = smdp is not None and code is not None
+    lpa, ios_url, android_url = profile.lpa, profile.ios_install_url, profile.android_install_url
     smdp_step = Step(t["smdp"], smdp, ValueKind.SMDP_ADDRESS)
     code_step = Step(t["code"], code, ValueKind.ACTIVATION_CODE)
-
-    ios: list[Method] = []
-    if profile.ios_install_url:
-        ios.append(
-            Method(
-                MethodKind.ONE_TAP,
-                t["one_tap"],
-                (Step(t["ios_tap_1"]), Step(t["ios_tap_2"]), Step(t["ios_label"])),
-                url=profile.ios_install_url,
-            )
+    has_codes = smdp is not None and code is not None
+    ios = (
+        _method(
+            t, MethodKind.ONE_TAP, "one_tap", "ios_tap_1", "ios_tap_2", "ios_label", url=ios_url
         )
-    if profile.lpa:
-        ios.append(
-            Method(
-                MethodKind.QR_CODE,
-                t["qr"],
-                (Step(t["ios_qr_1"]), Step(t["ios_qr_2"]), Step(t["ios_qr_3"])),
-            )
+        if ios_url
+        else None,
+        _method(t, MethodKind.QR_CODE, "qr", "ios_qr_1", "ios_qr_2", "ios_qr_3") if lpa else None,
+        _method(
+            t, MethodKind.MANUAL, "manual", "ios_manual_1", smdp_step, code_step, "ios_manual_3"
         )
-    if has_codes:
-        ios.append(
-            Method(
-                MethodKind.MANUAL,
-                t["manual"],
-                (Step(t["ios_manual_1"]), smdp_step, code_step, Step(t["ios_manual_3"])),
-            )
+        if has_codes
+        else None,
+    )
+    android = (
+        _method(t, MethodKind.ONE_TAP, "one_tap", "android_tap_1", "android_tap_2", url=android_url)
+        if android_url
+        else None,
+        _method(t, MethodKind.QR_CODE, "qr", "android_qr_1", "android_qr_2", "android_qr_3")
+        if lpa
+        else None,
+        # Android's manual entry takes the whole activation string
+        _method(
+            t,
+            MethodKind.MANUAL,
+            "manual",
+            "android_manual_1",
+            Step(t["android_manual_2"], lpa, ValueKind.LPA),
+            "android_manual_3",
         )
-
-    android: list[Method] = []
-    if profile.android_install_url:
-        android.append(
-            Method(
-                MethodKind.ONE_TAP,
-                t["one_tap"],
-                (Step(t["android_tap_1"]), Step(t["android_tap_2"])),
-                url=profile.android_install_url,
-            )
-        )
-    if profile.lpa:
-        android.append(
-            Method(
-                MethodKind.QR_CODE,
-                t["qr"],
-                (Step(t["android_qr_1"]), Step(t["android_qr_2"]), Step(t["android_qr_3"])),
-            )
-        )
-        android.append(
-            Method(
-                MethodKind.MANUAL,
-                t["manual"],
-                (
-                    Step(t["android_manual_1"]),
-                    Step(t["android_manual_2"], profile.lpa, ValueKind.LPA),
-                    Step(t["android_manual_3"]),
-                ),
-            )
-        )
-
+        if lpa
+        else None,
+    )
     manual = (
         ManualCodes(t["codes"], smdp, code, (Step(t["codes_1"]), smdp_step, code_step))
         if smdp is not None and code is not None
@@ -316,8 +300,10 @@ def build_guide(profile: EsimProfile, language: str) -> Guide:
     )
     return Guide(
         language=language,
-        ios=PlatformGuide(Platform.IOS, t["ios"], tuple(ios)),
-        android=PlatformGuide(Platform.ANDROID, t["android"], tuple(android)),
+        ios=PlatformGuide(Platform.IOS, t["ios"], tuple(m for m in ios if m is not None)),
+        android=PlatformGuide(
+            Platform.ANDROID, t["android"], tuple(m for m in android if m is not None)
+        ),
         manual=manual,
         network=_network(profile, t),
     )
