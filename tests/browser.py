@@ -19,7 +19,7 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
-__all__ = ["TIMEOUT", "DevTools", "Page", "find_chromium", "launch_chromium"]
+__all__ = ["TIMEOUT", "DevTools", "Page", "find_chromium", "fresh_page", "launch_chromium"]
 
 TIMEOUT = 10.0
 
@@ -58,9 +58,11 @@ class DevTools:
 
 
 class Page:
-    def __init__(self, devtools: DevTools, session: str) -> None:
+    def __init__(self, devtools: DevTools, session: str, context: str | None = None) -> None:
         self.devtools = devtools
         self.session = session
+        #: the browser context the tab lives in (for per-context permissions)
+        self.context = context
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         return self.devtools.send(method, self.session, **params)
@@ -173,3 +175,29 @@ def launch_chromium(chromium: str, profile: Path) -> Iterator[DevTools]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def fresh_page(
+    devtools: DevTools, *, width: int = 1280, height: int = 800, mobile: bool = False
+) -> Iterator[Page]:
+    """A tab in a browser context of its own (empty storage and cookies), recording its
+    network, log, runtime and page events, at this size; closed and disposed on exit."""
+    context = devtools.send("Target.createBrowserContext")["browserContextId"]
+    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
+    try:
+        session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+        page = Page(devtools, session["sessionId"], context)
+        for domain in ("Network", "Log", "Runtime", "Page"):
+            page.send(f"{domain}.enable")
+        page.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=2 if mobile else 1,
+            mobile=mobile,
+        )
+        yield page
+    finally:
+        devtools.send("Target.closeTarget", targetId=target["targetId"])
+        devtools.send("Target.disposeBrowserContext", browserContextId=context)

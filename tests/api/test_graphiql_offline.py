@@ -32,7 +32,7 @@ from esim_gateway.graphiql import (
     graphiql_html,
     graphiql_routes,
 )
-from tests.browser import DevTools, Page
+from tests.browser import DevTools, Page, fresh_page
 from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -103,30 +103,14 @@ def base_url(assets: Path) -> Iterator[str]:
 @pytest.fixture
 def page(devtools: DevTools, base_url: str) -> Iterator[Page]:
     """A fresh browser context (empty localStorage) showing GraphiQL, editor rendered."""
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    tab = Page(devtools, session["sessionId"])
-    for domain in ("Network", "Log", "Runtime", "Page"):
-        tab.send(f"{domain}.enable")
-    tab.send(
-        "Emulation.setDeviceMetricsOverride",
-        width=1280,
-        height=800,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
-    tab.send("Page.navigate", url=f"{base_url}/graphql")
-    tab.wait_for(
-        "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
-        " && !!document.querySelector('.graphiql-execute-button')",
-        "the GraphiQL query editor",
-    )
-    try:
+    with fresh_page(devtools) as tab:
+        tab.send("Page.navigate", url=f"{base_url}/graphql")
+        tab.wait_for(
+            "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
+            " && !!document.querySelector('.graphiql-execute-button')",
+            "the GraphiQL query editor",
+        )
         yield tab
-    finally:
-        devtools.send("Target.closeTarget", targetId=target["targetId"])
-        devtools.send("Target.disposeBrowserContext", browserContextId=context)
 
 
 QUERY_EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
@@ -204,13 +188,7 @@ def gateway_url(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_the_gateways_own_graphiql_lists_sandbox_plans_offline(
     devtools: DevTools, gateway_url: str
 ) -> None:
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    tab = Page(devtools, session["sessionId"])
-    try:
-        for domain in ("Network", "Log", "Runtime", "Page"):
-            tab.send(f"{domain}.enable")
+    with fresh_page(devtools) as tab:
         tab.send("Page.navigate", url=f"{gateway_url}/graphql")
         tab.wait_for(
             "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
@@ -227,6 +205,3 @@ def test_the_gateways_own_graphiql_lists_sandbox_plans_offline(
         assert result["data"]["packages"]["totalCount"] > 1000
         assert _not_local(tab.requested_urls(), gateway_url) == []
         assert tab.problems() == []
-    finally:
-        devtools.send("Target.closeTarget", targetId=target["targetId"])
-        devtools.send("Target.disposeBrowserContext", browserContextId=context)

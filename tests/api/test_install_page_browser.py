@@ -13,6 +13,7 @@ Needs `apt-get install -y chromium`; skipped otherwise.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import httpx
 import pytest
 
 from tests.api.test_install import ANDROID, IPHONE
-from tests.browser import DevTools, Page
+from tests.browser import DevTools, Page, fresh_page
 from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
@@ -103,43 +104,32 @@ def simplifytrip(gateway_url: str) -> Shared:
 class Visit:
     page: Page
     base_url: str
-    context: str
-    target: str
+
+
+PHONE: dict[str, Any] = {"width": 390, "height": 844, "mobile": True}
 
 
 def _open(
     devtools: DevTools,
+    opened: contextlib.ExitStack,
     url: str,
     *,
-    user_agent: str | None,
+    user_agent: str,
     width: int,
     height: int,
     mobile: bool,
     language: str = "en-US",
     scripts: bool = True,
 ) -> Visit:
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    page = Page(devtools, session["sessionId"])
-    for domain in ("Network", "Log", "Runtime", "Page"):
-        page.send(f"{domain}.enable")
-    page.send(
-        "Emulation.setDeviceMetricsOverride",
-        width=width,
-        height=height,
-        deviceScaleFactor=2 if mobile else 1,
-        mobile=mobile,
-    )
-    if user_agent is not None:
-        page.send("Emulation.setUserAgentOverride", userAgent=user_agent, acceptLanguage=language)
+    page = opened.enter_context(fresh_page(devtools, width=width, height=height, mobile=mobile))
+    page.send("Emulation.setUserAgentOverride", userAgent=user_agent, acceptLanguage=language)
     page.send("Emulation.setFocusEmulationEnabled", enabled=True)
     page.send("Emulation.setScriptExecutionDisabled", value=not scripts)
     base_url = url.split("/install/", 1)[0]
     devtools.send(
         "Browser.grantPermissions",
         origin=base_url,
-        browserContextId=context,
+        browserContextId=page.context,
         permissions=["clipboardReadWrite", "clipboardSanitizedWrite"],
     )
     page.send("Page.navigate", url=url)
@@ -147,20 +137,13 @@ def _open(
         "document.readyState === 'complete' && !!document.querySelector('svg.qrcode')",
         "the install page with its QR code",
     )
-    return Visit(page, base_url, context, target["targetId"])
-
-
-def _close(devtools: DevTools, visit: Visit) -> None:
-    devtools.send("Target.closeTarget", targetId=visit.target)
-    devtools.send("Target.disposeBrowserContext", browserContextId=visit.context)
+    return Visit(page, base_url)
 
 
 @pytest.fixture
-def visits(devtools: DevTools) -> Iterator[list[Visit]]:
-    opened: list[Visit] = []
-    yield opened
-    for visit in opened:
-        _close(devtools, visit)
+def opened() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as stack:
+        yield stack
 
 
 def _screenshot(visit: Visit, path: Path, *, whole_page: bool = True) -> None:
@@ -189,7 +172,7 @@ def test_on_a_phone_the_visitors_platform_leads_and_the_other_is_one_tap_away(
     devtools: DevTools,
     gateway_url: str,
     roamify: Shared,
-    visits: list[Visit],
+    opened: contextlib.ExitStack,
     tmp_path: Path,
     name: str,
     user_agent: str,
@@ -198,13 +181,11 @@ def test_on_a_phone_the_visitors_platform_leads_and_the_other_is_one_tap_away(
 ) -> None:
     visit = _open(
         devtools,
+        opened,
         gateway_url + roamify.path,
         user_agent=user_agent,
-        width=390,
-        height=844,
-        mobile=True,
+        **PHONE,
     )
-    visits.append(visit)
     page = visit.page
     width, height = page.eval(QR_BOX)
     assert 150 <= width <= 390 and width == height
@@ -235,12 +216,15 @@ def test_on_a_phone_the_visitors_platform_leads_and_the_other_is_one_tap_away(
 
 
 def test_the_copy_buttons_copy_the_manual_codes(
-    devtools: DevTools, gateway_url: str, roamify: Shared, visits: list[Visit]
+    devtools: DevTools, gateway_url: str, roamify: Shared, opened: contextlib.ExitStack
 ) -> None:
     visit = _open(
-        devtools, gateway_url + roamify.path, user_agent=IPHONE, width=390, height=844, mobile=True
+        devtools,
+        opened,
+        gateway_url + roamify.path,
+        user_agent=IPHONE,
+        **PHONE,
     )
-    visits.append(visit)
     page = visit.page
     codes = page.eval(
         "[...document.querySelectorAll('#manual code')].map(c => [c.className, c.textContent])"
@@ -272,12 +256,13 @@ def test_on_a_desktop_the_qr_code_and_both_buttons_show_in_the_visitors_language
     devtools: DevTools,
     gateway_url: str,
     simplifytrip: Shared,
-    visits: list[Visit],
+    opened: contextlib.ExitStack,
     tmp_path: Path,
 ) -> None:
     desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
     visit = _open(
         devtools,
+        opened,
         gateway_url + simplifytrip.path,
         user_agent=desktop,
         width=1280,
@@ -285,7 +270,6 @@ def test_on_a_desktop_the_qr_code_and_both_buttons_show_in_the_visitors_language
         mobile=False,
         language="vi-VN,vi;q=0.9",
     )
-    visits.append(visit)
     page = visit.page
     assert page.eval("document.documentElement.lang") == "vi"
     assert page.eval("document.querySelector('h1').textContent") == "Cài đặt eSIM của bạn"
@@ -301,18 +285,16 @@ def test_on_a_desktop_the_qr_code_and_both_buttons_show_in_the_visitors_language
 
 
 def test_without_javascript_the_essentials_are_still_there(
-    devtools: DevTools, gateway_url: str, roamify: Shared, visits: list[Visit]
+    devtools: DevTools, gateway_url: str, roamify: Shared, opened: contextlib.ExitStack
 ) -> None:
     visit = _open(
         devtools,
+        opened,
         gateway_url + roamify.path,
         user_agent=IPHONE,
-        width=390,
-        height=844,
-        mobile=True,
+        **PHONE,
         scripts=False,
     )
-    visits.append(visit)
     page = visit.page
     # the page's own script never ran: no copy button was added, the rest is there
     assert page.eval("document.querySelectorAll('button.copy').length") == 0
