@@ -140,6 +140,12 @@ def _open(
     return Visit(page, base_url)
 
 
+def _on_an_iphone(
+    devtools: DevTools, opened: contextlib.ExitStack, url: str, *, scripts: bool = True
+) -> Visit:
+    return _open(devtools, opened, url, user_agent=IPHONE, scripts=scripts, **PHONE)
+
+
 @pytest.fixture
 def opened() -> Iterator[contextlib.ExitStack]:
     with contextlib.ExitStack() as stack:
@@ -218,13 +224,7 @@ def test_on_a_phone_the_visitors_platform_leads_and_the_other_is_one_tap_away(
 def test_the_copy_buttons_copy_the_manual_codes(
     devtools: DevTools, gateway_url: str, roamify: Shared, opened: contextlib.ExitStack
 ) -> None:
-    visit = _open(
-        devtools,
-        opened,
-        gateway_url + roamify.path,
-        user_agent=IPHONE,
-        **PHONE,
-    )
+    visit = _on_an_iphone(devtools, opened, gateway_url + roamify.path)
     page = visit.page
     codes = page.eval(
         "[...document.querySelectorAll('#manual code')].map(c => [c.className, c.textContent])"
@@ -287,14 +287,7 @@ def test_on_a_desktop_the_qr_code_and_both_buttons_show_in_the_visitors_language
 def test_without_javascript_the_essentials_are_still_there(
     devtools: DevTools, gateway_url: str, roamify: Shared, opened: contextlib.ExitStack
 ) -> None:
-    visit = _open(
-        devtools,
-        opened,
-        gateway_url + roamify.path,
-        user_agent=IPHONE,
-        **PHONE,
-        scripts=False,
-    )
+    visit = _on_an_iphone(devtools, opened, gateway_url + roamify.path, scripts=False)
     page = visit.page
     # the page's own script never ran: no copy button was added, the rest is there
     assert page.eval("document.querySelectorAll('button.copy').length") == 0
