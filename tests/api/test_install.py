@@ -446,3 +446,21 @@ async def test_unknown_expired_and_revoked_tokens_take_the_same_path_to_the_data
         event.remove(engine, "before_cursor_execute", record)
     assert seen["revoked"] == seen["guess"] == seen["malformed"]
     assert len(seen["guess"]) == 1 and "token_sha256" in seen["guess"][0]
+
+
+async def test_a_provider_outage_gives_a_friendly_503_and_a_usage_outage_only_hides_usage(
+    gateway: Gateway,
+) -> None:
+    iccid = await an_esim(gateway, "ROAMIFY")
+    path = page_path((await create_link(gateway, iccid))["url"])
+    faults = gateway.roamify.control.faults
+    faults.arm("GET", "/api/esim/usage", status=500, body={"message": "boom"}, times=None)
+    without_usage = await gateway.http.get(path)
+    assert without_usage.status_code == 200 and 'class="qrcode"' in without_usage.text
+    assert "Data left" not in without_usage.text
+    faults.arm("GET", "/api/esim", status=503, body={"message": "down"}, times=None)
+    down = await gateway.http.get(path)
+    faults.clear()
+    assert down.status_code == 503 and "Try again in a few minutes" in down.text
+    assert "down" not in down.text.replace("Try again", "") and iccid not in down.text
+    assert down.headers["cache-control"] == "no-store"

@@ -19,7 +19,6 @@ limited per client IP.
 from __future__ import annotations
 
 import html
-import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import segno
+import structlog
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -54,7 +54,8 @@ from esim_gateway.resolvers.install import install_services
 
 __all__ = ["content_security_policy", "install_routes", "platform_of"]
 
-log = logging.getLogger("esim_gateway.install")
+#: structlog, so the link id and outcome are fields of the JSON line
+log = structlog.get_logger("esim_gateway.install")
 
 PAGE_TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -455,14 +456,13 @@ async def install_page(request: Request) -> Response:
         return _message_page(settings, language, 404, "not_found")
     state = link.state(now)
     if state is not LinkState.ACTIVE:
-        log.info("install page refused", extra={"link_id": link.id, "state": state.value})
+        log.info("install page refused", link_id=link.id, state=state.value)
         return _message_page(settings, language, 410, "gone")
     try:
         visit = await _read_esim(services, link.owner, link.iccid)
     except GatewayError as exc:
         log.warning(
-            "install page could not read the eSIM",
-            extra={"link_id": link.id, "error": type(exc).__name__},
+            "install page could not read the eSIM", link_id=link.id, error=type(exc).__name__
         )
         return _message_page(settings, language, 503, "unavailable")
     guide = build_guide(visit.profile, language)
