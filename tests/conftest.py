@@ -106,6 +106,23 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     await _admin(url, "CREATE SCHEMA public")
 
 
+@pytest.fixture
+async def redis_url() -> str:
+    """The local Redis (CI starts one); the test is skipped without it."""
+    import redis.asyncio
+    import redis.exceptions
+
+    url = "redis://127.0.0.1:6379/0"
+    probe = redis.asyncio.Redis.from_url(url)
+    try:
+        await probe.ping()
+    except (redis.exceptions.ConnectionError, OSError):
+        pytest.skip("no Redis on 127.0.0.1:6379 (CI starts one)")
+    finally:
+        await probe.aclose()
+    return url
+
+
 @dataclass
 class Gateway:
     app: Starlette

@@ -320,7 +320,8 @@ def create_app(
         )
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
-        services.extras["install"] = InstallServices.create(services)
+        install = InstallServices.create(services)
+        services.extras["install"] = install
         reconciler.events = processor
         app.state.services = services
         view.services = services
@@ -341,6 +342,7 @@ def create_app(
         finally:
             await catalog.stop()
             await view.limiter.aclose()
+            await install.aclose()
             await rates.stop()
             await reconciler.stop()
             await driver.shutdown()

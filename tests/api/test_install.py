@@ -464,3 +464,32 @@ async def test_a_provider_outage_gives_a_friendly_503_and_a_usage_outage_only_hi
     assert down.status_code == 503 and "Try again in a few minutes" in down.text
     assert "down" not in down.text.replace("Try again", "") and iccid not in down.text
     assert down.headers["cache-control"] == "no-store"
+
+
+async def test_with_redis_the_link_budget_is_shared_by_every_replica(
+    gateway_factory: GatewayFactory, redis_url: str
+) -> None:
+    import uuid
+
+    from esim_gateway.config import Settings
+
+    # a principal of its own: the bucket outlives this test by an hour
+    principal = f"traveller-{uuid.uuid4().hex}"
+    keys = Settings.from_mapping(
+        {"ESIM_GATEWAY_API_KEYS": f"{principal}:customer:{principal}-key"}
+    ).api_keys
+    options: dict[str, Any] = {
+        "api_keys": keys,
+        "headers": {"authorization": f"Bearer {principal}-key"},
+        "rate_limit_redis_url": redis_url,
+        "install_links_per_hour": 1,
+    }
+    async with gateway_factory(**options) as first:
+        iccid = await an_esim(first, "ROAMIFY")
+        assert (await create_link(first, iccid))["__typename"] == "InstallLink"
+        sandboxes = first.sandboxes
+    async with gateway_factory(sandboxes=sandboxes, **options) as second:
+        again = await create_link(second, iccid)
+        assert again["__typename"] == "RateLimitedError"
+        assert again["retryAfterSeconds"] > 60
+        assert len(await rows(second)) == 1

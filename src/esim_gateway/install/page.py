@@ -366,14 +366,14 @@ def render_install_page(
     first = visitor or Platform.IOS
     other = Platform.ANDROID if first is Platform.IOS else Platform.IOS
     primary = _install_button(_one_tap(guide, first), first, texts, primary=True)
-    secondary = _install_button(_one_tap(guide, other), other, texts, primary=False)
+    # a desktop is neither platform: both buttons look alike and neither is folded away
+    secondary = _install_button(_one_tap(guide, other), other, texts, primary=visitor is None)
     parts = [
         f'<section class="wide" id="install"><h1>{_e(texts["title"])}</h1>'
         f'<p class="lead">{_e(texts["lead"])}</p>'
     ]
-    if visitor is None and (primary or secondary):
-        # a desktop: both buttons side by side, the QR code is the way
-        parts.append(primary + secondary.replace("install secondary", "install"))
+    if visitor is None:
+        parts.append(primary + secondary)
     elif primary or secondary:
         label = texts["other_android" if other is Platform.ANDROID else "other_ios"]
         parts.append(primary)
@@ -400,8 +400,7 @@ def render_install_page(
             f'<section id="manual"><h2>{_e(guide.manual.title)}</h2>'
             f"{_steps(guide.manual.steps)}</section>"
         )
-    order = [first, other]
-    for platform in order:
+    for platform in (first, other):
         parts.append(
             f'<section id="steps-{platform.value.lower()}">'
             f"{_platform_section(guide, platform, texts)}</section>"
@@ -445,7 +444,7 @@ async def install_page(request: Request) -> Response:
     settings = services.settings
     install = install_services(services)
     language = negotiate_language(request.headers.get("accept-language"))
-    wait = install.page_limiter.take_now(f"ip:{_client(request)}")
+    wait = await install.page_limiter.take(f"ip:{_client(request)}")
     if wait > 0:
         return _message_page(
             settings, language, 429, "busy", {"Retry-After": retry_after_header(wait)}

@@ -14,7 +14,7 @@ from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOpera
 from esim_gateway.install.instructions import Guide, build_guide, supported_language
 from esim_gateway.install.links import InstallLink, InstallLinkStore
 from esim_gateway.providers.base import EsimProfile, ShareLink, ShareLinkGateway
-from esim_gateway.ratelimit import RateLimiter
+from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from esim_gateway.resolvers.esims import find_esim
 
 __all__ = [
@@ -52,20 +52,33 @@ class InstallServices:
 
     links: InstallLinkStore
     #: install links created per principal
-    creation_limiter: RateLimiter
+    creation_limiter: Limiter
     #: install page views per client IP
-    page_limiter: RateLimiter
+    page_limiter: Limiter
 
     @classmethod
     def create(cls, services: Services) -> InstallServices:
+        """Buckets in Redis when the gateway's rate limits are (shared by every replica)."""
         settings = services.settings
         per_hour = settings.install_links_per_hour
         per_minute = settings.install_page_views_per_minute
+
+        def limiter(rate: float, burst: int, name: str) -> Limiter:
+            if settings.rate_limit_redis_url:
+                return RedisRateLimiter(
+                    settings.rate_limit_redis_url, rate, burst, prefix=f"esim-gw:{name}:"
+                )
+            return RateLimiter(rate, burst)
+
         return cls(
             links=InstallLinkStore(services.ledger.engine),
-            creation_limiter=RateLimiter(per_hour / 3600.0, per_hour),
-            page_limiter=RateLimiter(per_minute / 60.0, per_minute),
+            creation_limiter=limiter(per_hour / 3600.0, per_hour, "install-links"),
+            page_limiter=limiter(per_minute / 60.0, per_minute, "install-page"),
         )
+
+    async def aclose(self) -> None:
+        await self.creation_limiter.aclose()
+        await self.page_limiter.aclose()
 
 
 def install_services(services: Services) -> InstallServices:
@@ -122,7 +135,7 @@ async def create_link(
         )
     profile, record = await find_esim(context, iccid)
     install = install_services(context.services)
-    wait = install.creation_limiter.take_now(f"principal:{context.principal.id}")
+    wait = await install.creation_limiter.take(f"principal:{context.principal.id}")
     if wait > 0:
         raise RateLimited(wait)
     now = _now()
