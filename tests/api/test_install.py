@@ -493,3 +493,19 @@ async def test_with_redis_the_link_budget_is_shared_by_every_replica(
         assert again["__typename"] == "RateLimitedError"
         assert again["retryAfterSeconds"] > 60
         assert len(await rows(second)) == 1
+
+
+async def test_the_page_wears_the_configured_brand(gateway_factory: GatewayFactory) -> None:
+    brand = {
+        "brand_name": "Acme <Travel>",
+        "brand_color": "#7b2cbf",
+        "brand_logo_url": "https://cdn.acme.example/logo.svg",
+    }
+    async with gateway_factory(**brand) as gw:
+        iccid = await an_esim(gw, "ROAMIFY")
+        page = await gw.http.get(page_path((await create_link(gw, iccid))["url"]))
+    assert "<span>Acme &lt;Travel&gt;</span>" in page.text
+    assert '<img src="https://cdn.acme.example/logo.svg" alt="">' in page.text
+    assert "--brand: #7b2cbf;" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "img-src 'self' data: https://cdn.acme.example;" in csp

@@ -287,3 +287,14 @@ def test_the_fetch_script_does_nothing_when_the_manifest_already_matches(tmp_pat
     result = _run_script(dest, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "already in" in result.stderr
+
+
+def test_every_saved_graphiql_tab_is_a_valid_operation_of_the_schema() -> None:
+    from graphql import parse, validate
+
+    from esim_gateway.schema import build_schema
+    from esim_gateway.view import EXAMPLE_OPERATIONS
+
+    schema = build_schema()._schema
+    for name, document in EXAMPLE_OPERATIONS:
+        assert validate(schema, parse(document)) == [], name
