@@ -495,15 +495,20 @@ async def test_with_redis_the_link_budget_is_shared_by_every_replica(
         assert len(await rows(second)) == 1
 
 
-async def test_the_page_wears_the_configured_brand(gateway_factory: GatewayFactory) -> None:
+async def test_the_page_wears_the_configured_brand_and_public_url(
+    gateway_factory: GatewayFactory,
+) -> None:
     brand = {
+        "public_url": "https://esim.acme.example",
         "brand_name": "Acme <Travel>",
         "brand_color": "#7b2cbf",
         "brand_logo_url": "https://cdn.acme.example/logo.svg",
     }
     async with gateway_factory(**brand) as gw:
         iccid = await an_esim(gw, "ROAMIFY")
-        page = await gw.http.get(page_path((await create_link(gw, iccid))["url"]))
+        url = (await create_link(gw, iccid))["url"]
+        assert url.startswith("https://esim.acme.example/install/")
+        page = await gw.http.get(page_path(url))
     assert "<span>Acme &lt;Travel&gt;</span>" in page.text
     assert '<img src="https://cdn.acme.example/logo.svg" alt="">' in page.text
     assert "--brand: #7b2cbf;" in page.text
