@@ -514,3 +514,21 @@ async def test_the_page_wears_the_configured_brand_and_public_url(
     assert "--brand: #7b2cbf;" in page.text
     csp = page.headers["content-security-policy"]
     assert "img-src 'self' data: https://cdn.acme.example;" in csp
+
+
+async def test_an_esim_lists_its_links_newest_first_without_their_urls(gateway: Gateway) -> None:
+    iccid = await an_esim(gateway, "SIMPLIFYTRIP")
+    older = await create_link(gateway, iccid)
+    newer = await create_link(gateway, iccid, expiresIn=3600)
+    await gateway.execute(REVOKE_LINK, id=older["id"])
+    listed = (
+        await gateway.execute(
+            """query($iccid: String!) { esim(iccid: $iccid) { ... on Esim {
+              installLinks { id url expiresAt revokedAt } } } }""",
+            iccid=iccid,
+        )
+    )["esim"]["installLinks"]
+    assert [link["id"] for link in listed] == [newer["id"], older["id"]]
+    assert all(link["url"] is None for link in listed)
+    assert listed[0]["revokedAt"] is None and listed[1]["revokedAt"] is not None
+    assert listed[0]["expiresAt"] == newer["expiresAt"]

@@ -136,6 +136,16 @@ class InstallLinkStore:
             row = await session.get(InstallLinkRow, link_id)
             return InstallLink.from_row(row) if row is not None else None
 
+    async def for_iccid(self, iccid: str) -> list[InstallLink]:
+        """Every link of this eSIM, newest first."""
+        async with self._sessions() as session:
+            found = await session.scalars(
+                select(InstallLinkRow)
+                .where(InstallLinkRow.iccid == iccid)
+                .order_by(InstallLinkRow.created_at.desc(), InstallLinkRow.id)
+            )
+            return [InstallLink.from_row(row) for row in found]
+
     async def revoke(self, link_id: str, now: datetime) -> InstallLink | None:
         """Revoke (idempotent: a revoked link keeps its first revocation time)."""
         async with self._sessions.begin() as session:

@@ -25,6 +25,7 @@ __all__ = [
     "create_link",
     "guide",
     "install_services",
+    "links_of",
     "revoke_link",
     "share_link",
 ]
@@ -147,6 +148,14 @@ async def create_link(
         expires_at=now + timedelta(seconds=seconds),
         now=now,
     )
+
+
+async def links_of(context: Context, profile: EsimProfile, owner: str | None) -> list[InstallLink]:
+    """The eSIM's install links (owner and operators; nobody else sees any)."""
+    if owner is not None and not context.principal.can_see(owner):
+        return []
+    links = await install_services(context.services).links.for_iccid(profile.iccid)
+    return [link for link in links if link.provider is profile.provider]
 
 
 async def revoke_link(context: Context, link_id: str) -> InstallLink:

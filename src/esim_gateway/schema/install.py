@@ -35,6 +35,7 @@ __all__ = [
     "InstallLinkMutations",
     "InstallationResult",
     "ProviderShareLinkResult",
+    "resolve_install_links",
     "resolve_installation",
     "resolve_provider_share_link",
 ]
@@ -271,6 +272,11 @@ class InstallLink:
             expires_at=link.expires_at,
             revoked_at=link.revoked_at,
         )
+
+
+async def resolve_install_links(root: _EsimRoot, info: GInfo) -> list[InstallLink]:
+    links = await install_resolvers.links_of(info.context, root.profile, root.owner)
+    return [InstallLink.of(link) for link in links]
 
 
 @strawberry.type(description="Too many requests: try again after `retryAfterSeconds`.")

@@ -21,7 +21,11 @@ from esim_gateway.schema import install as install_schema
 from esim_gateway.schema.enums import Destination as DestinationKind
 from esim_gateway.schema.enums import OrderKind, OrderStatus, Provider
 from esim_gateway.schema.errors import NotFoundError, ProviderError, UnsupportedOperationError
-from esim_gateway.schema.install import InstallationResult, ProviderShareLinkResult
+from esim_gateway.schema.install import (
+    InstallationResult,
+    InstallLink,
+    ProviderShareLinkResult,
+)
 
 GInfo = Info[Context, None]
 
@@ -159,6 +163,11 @@ class Esim:
         resolver=install_schema.resolve_installation,
         description="Step-by-step install instructions (iOS, Android, manual codes, network"
         " settings) in `language`, built from what the provider sent.",
+    )
+    install_links: list[InstallLink] = strawberry.field(
+        resolver=install_schema.resolve_install_links,
+        description="Links to this eSIM's install page, newest first, revoked and expired"
+        " ones included (their `url` is never shown again).",
     )
     provider_share_link: ProviderShareLinkResult | None = strawberry.field(
         resolver=install_schema.resolve_provider_share_link,
