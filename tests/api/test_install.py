@@ -532,3 +532,13 @@ async def test_an_esim_lists_its_links_newest_first_without_their_urls(gateway: 
     assert all(link["url"] is None for link in listed)
     assert listed[0]["revokedAt"] is None and listed[1]["revokedAt"] is not None
     assert listed[0]["expiresAt"] == newer["expiresAt"]
+
+
+async def test_a_link_to_an_esim_the_provider_no_longer_has_answers_410(gateway: Gateway) -> None:
+    iccid = await an_esim(gateway, "ROAMIFY")
+    path = page_path((await create_link(gateway, iccid))["url"])
+    gateway.roamify.control.faults.arm(
+        "GET", "/api/esim", status=404, body={"message": "eSIM not found"}
+    )
+    gone = await gateway.http.get(path)
+    assert gone.status_code == 410 and "expired or was withdrawn" in gone.text

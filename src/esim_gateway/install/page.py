@@ -36,7 +36,7 @@ from esim_gateway.auth import Principal
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
-from esim_gateway.errors import GatewayError
+from esim_gateway.errors import GatewayError, NotFound, ResourceNotFound
 from esim_gateway.install.instructions import (
     Guide,
     Method,
@@ -459,6 +459,10 @@ async def install_page(request: Request) -> Response:
         return _message_page(settings, language, 410, "gone")
     try:
         visit = await _read_esim(services, link.owner, link.iccid)
+    except (ResourceNotFound, NotFound):
+        # the eSIM is gone (or its owner changed): the link has nothing left to show
+        log.info("install page refused", link_id=link.id, state="ESIM_GONE")
+        return _message_page(settings, language, 410, "gone")
     except GatewayError as exc:
         log.warning(
             "install page could not read the eSIM", link_id=link.id, error=type(exc).__name__
