@@ -191,6 +191,12 @@ async def redis_or_skip() -> str:
     return REDIS_URL
 
 
+@pytest.fixture
+async def redis_url() -> str:
+    """The local Redis (CI starts one); the test is skipped without it."""
+    return await redis_or_skip()
+
+
 @dataclass
 class Gateway:
     app: Starlette

@@ -45,6 +45,7 @@ from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
 from esim_gateway.providers.registry import Providers
+from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.resolvers.scheduling import Scheduler
@@ -374,6 +375,8 @@ def create_app(
         )
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
+        install = InstallServices.create(services)
+        services.extras["install"] = install
         reconciler.events = processor
         app.state.services = services
         view.services = services
@@ -397,6 +400,7 @@ def create_app(
             await view.limiter.aclose()
             if view.documents is not None:
                 await view.documents.aclose()
+            await install.aclose()
             await rates.stop()
             await reconciler.stop()
             await scheduler.stop()
@@ -448,6 +452,9 @@ def create_app(
     from esim_gateway.graphiql import graphiql_assets_dir, graphiql_routes
 
     routes.extend(graphiql_routes(graphiql_assets_dir()))
+    from esim_gateway.install.page import install_routes
+
+    routes.extend(install_routes())
     if sandboxes is not None:
         if sandboxes.roamify is not None:
             routes.append(Mount("/sandbox/roamify", app=sandboxes.roamify.app))

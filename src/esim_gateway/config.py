@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -223,6 +224,15 @@ class Settings:
     #: (QUALITY.md C7: off, or at most 5)
     batching: bool = False
     batch_max_operations: int = 5
+
+    #: the install page's branding: name, accent colour (#rgb or #rrggbb) and logo (a
+    #: path on the gateway, a data: image, or an https URL allowed by the page's CSP)
+    brand_name: str = "eSIM"
+    brand_color: str = "#0b6bcb"
+    brand_logo_url: str | None = None
+    #: install links a principal may create per hour; page views per client IP per minute
+    install_links_per_hour: int = 30
+    install_page_views_per_minute: int = 60
 
     @property
     def quiet_periods(self) -> dict[str, float]:
@@ -456,6 +466,30 @@ class Settings:
             kwargs["trusted_documents"] = tuple(
                 filter(None, (p.strip() for p in raw_documents.split(",")))
             )
+        number("INSTALL_LINKS_PER_HOUR", "install_links_per_hour", int, 1)
+        number("INSTALL_PAGE_VIEWS_PER_MINUTE", "install_page_views_per_minute", int, 1)
+        brand_name = get("BRAND_NAME")
+        if brand_name is not None:
+            kwargs["brand_name"] = brand_name[:80]
+        brand_color = get("BRAND_COLOR")
+        if brand_color is not None:
+            if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})", brand_color):
+                raise ConfigError(f"{PREFIX}BRAND_COLOR={brand_color!r} must look like #0b6bcb")
+            kwargs["brand_color"] = brand_color
+        logo = get("BRAND_LOGO_URL")
+        if logo is not None:
+            if not (
+                re.fullmatch(r"/[A-Za-z0-9._~/-]*", logo)
+                or re.fullmatch(
+                    r"data:image/(?:png|svg\+xml|webp|jpeg);base64,[A-Za-z0-9+/=]+", logo
+                )
+                or re.fullmatch(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[^\s\"'<>]*", logo)
+            ):
+                raise ConfigError(
+                    f"{PREFIX}BRAND_LOGO_URL must be a path on the gateway, a data:image"
+                    " base64 URI or an https URL"
+                )
+            kwargs["brand_logo_url"] = logo
         raw_keys = get("API_KEYS")
         if raw_keys is not None:
             kwargs["api_keys"] = _parse_api_keys(raw_keys, PREFIX + "API_KEYS")

@@ -47,9 +47,11 @@ __all__ = [
 
 # LPA strings, bearer tokens and provider key formats. Activation codes are long hex or
 # base32 strings; anything that looks like one inside an LPA string is covered by the
-# first pattern, and a bare 24+ character hex/upper-alnum run by the fifth; PIN and PUK
+# LPA pattern, and a bare 24+ character hex/upper-alnum run by its own; PIN and PUK
 # values by their key.
 _SECRET_PATTERNS = (
+    # an install page's capability token, in a path or a URL (first: whole, not in pieces)
+    re.compile(r"(?<=/install/)[A-Za-z0-9_-]{8,}"),
     re.compile(r"LPA:1\$[^\s\"',}]*", re.IGNORECASE),
     re.compile(r"bearer\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
     re.compile(r"\b(?:sk|pk|ck)_(?:test|live)_[A-Za-z0-9]+"),

@@ -262,6 +262,8 @@ _ID_SEGMENT = re.compile(r"/(?:[0-9]{3,}|[0-9a-fA-F-]{16,}|eg-[0-9a-f]+)(?=/|$)"
 
 def endpoint_label(path: str) -> str:
     """/api/v1/orders/658441501843542 -> /api/v1/orders/:id (bounded label values)."""
+    if path.startswith("/install/"):  # a capability token: never a label value
+        return "/install/:token"
     return _ID_SEGMENT.sub("/:id", path)
 
 

@@ -185,6 +185,18 @@ query FollowOrder {
 }""",
     ),
     (
+        "Install link",
+        """# Paste an iccid from the order: one link for the traveller (open it on a phone)
+mutation ShareInstallLink {
+  createInstallLink(iccid: "PASTE-AN-ICCID", expiresIn: 604800) {
+    __typename
+    ... on InstallLink { id url expiresAt }
+    ... on RateLimitedError { retryAfterSeconds }
+    ... on Error { message }
+  }
+}""",
+    ),
+    (
         "My orders",
         """query MyOrders {
   orders(first: 20) { edges { node { id provider status createdAt total { amount currency } } } }

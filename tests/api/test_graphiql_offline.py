@@ -12,11 +12,7 @@ Needs `apt-get install -y chromium` and `scripts/fetch-graphiql`; skipped otherw
 from __future__ import annotations
 
 import base64
-import itertools
 import json
-import shutil
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
-from websockets.sync.client import ClientConnection, connect
 
 from esim_gateway.graphiql import (
     ASSETS_PATH,
@@ -37,21 +32,13 @@ from esim_gateway.graphiql import (
     graphiql_html,
     graphiql_routes,
 )
+from tests.browser import DevTools, Page, fresh_page
 from tests.conftest import serve_in_thread
 
 pytestmark = pytest.mark.browser
 
 GREETING = "Hello from an air-gapped GraphiQL"
 AUTH_HINT = 'Send {"Authorization": "Bearer <key>"} in the Headers tab.'
-TIMEOUT = 10.0
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 # --- the server under test --------------------------------------------------------------
@@ -108,192 +95,22 @@ def assets() -> Path:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium: apt-get install -y chromium")
-    return found
-
-
-@pytest.fixture(scope="module")
 def base_url(assets: Path) -> Iterator[str]:
     with serve_in_thread(_app(assets), "off") as url:
         yield url
 
 
-# --- a minimal DevTools protocol client ---------------------------------------------------
-
-
-class DevTools:
-    """Commands and events over Chromium's browser WebSocket (flattened sessions)."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        message_id = next(self._ids)
-        message: dict[str, Any] = {"id": message_id, "method": method, "params": params}
-        if session is not None:
-            message["sessionId"] = session
-        self._ws.send(json.dumps(message))
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            reply: dict[str, Any] = json.loads(self._ws.recv(max(deadline - time.monotonic(), 0)))
-            if reply.get("id") == message_id:
-                if "error" in reply:
-                    raise AssertionError(f"{method}: {reply['error']}")
-                result: dict[str, Any] = reply["result"]
-                return result
-            self.events.append(reply)
-
-
-class Page:
-    def __init__(self, devtools: DevTools, session: str) -> None:
-        self.devtools = devtools
-        self.session = session
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        return self.devtools.send(method, self.session, **params)
-
-    def eval(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, what: str) -> Any:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            value = self.eval(expression)
-            if value:
-                return value
-            time.sleep(0.05)
-        body = self.eval("document.body ? document.body.innerText.slice(0, 500) : ''")
-        raise AssertionError(
-            f"timed out waiting for {what}; page shows: {body!r}; problems: {self.problems()}"
-        )
-
-    def click(self, selector: str) -> None:
-        box = self.eval(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send(
-                "Input.dispatchMouseEvent",
-                type=kind,
-                x=box[0],
-                y=box[1],
-                button="left",
-                clickCount=1,
-            )
-
-    def events(self, method: str) -> list[dict[str, Any]]:
-        return [
-            e["params"]
-            for e in self.devtools.events
-            if e.get("method") == method and e.get("sessionId") == self.session
-        ]
-
-    def requested_urls(self) -> list[str]:
-        urls = [e["request"]["url"] for e in self.events("Network.requestWillBeSent")]
-        return urls + [e["url"] for e in self.events("Network.webSocketCreated")]
-
-    def problems(self) -> list[str]:
-        """Console errors and warnings, CSP violations, failed loads."""
-        found = [
-            f"{e['entry']['text']} {e['entry'].get('url', '')}".strip()
-            for e in self.events("Log.entryAdded")
-        ]
-        found += [
-            " ".join(str(a.get("value", a.get("description", ""))) for a in e["args"])
-            for e in self.events("Runtime.consoleAPICalled")
-            if e["type"] in ("error", "warning", "assert")
-        ]
-        found += [
-            e["exceptionDetails"].get("text", "exception")
-            for e in self.events("Runtime.exceptionThrown")
-        ]
-        return found
-
-
-@pytest.fixture(scope="module")
-def devtools(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--disable-default-apps",
-            "--mute-audio",
-            "--no-proxy-server",
-            # no host name resolves: anything but 127.0.0.1 fails, as on an air-gapped host
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--window-size=1280,800",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-port=0",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        active = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + TIMEOUT
-        while not (active.is_file() and len(active.read_text().splitlines()) >= 2):
-            assert process.poll() is None, "Chromium exited at start"
-            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-            time.sleep(0.05)
-        port, path = active.read_text().splitlines()[:2]
-        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=TIMEOUT) as ws:
-            yield DevTools(ws)
-    finally:
-        process.terminate()
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def page(devtools: DevTools, base_url: str) -> Iterator[Page]:
     """A fresh browser context (empty localStorage) showing GraphiQL, editor rendered."""
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    tab = Page(devtools, session["sessionId"])
-    for domain in ("Network", "Log", "Runtime", "Page"):
-        tab.send(f"{domain}.enable")
-    tab.send(
-        "Emulation.setDeviceMetricsOverride",
-        width=1280,
-        height=800,
-        deviceScaleFactor=1,
-        mobile=False,
-    )
-    tab.send("Page.navigate", url=f"{base_url}/graphql")
-    tab.wait_for(
-        "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
-        " && !!document.querySelector('.graphiql-execute-button')",
-        "the GraphiQL query editor",
-    )
-    try:
+    with fresh_page(devtools) as tab:
+        tab.send("Page.navigate", url=f"{base_url}/graphql")
+        tab.wait_for(
+            "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
+            " && !!document.querySelector('.graphiql-execute-button')",
+            "the GraphiQL query editor",
+        )
         yield tab
-    finally:
-        devtools.send("Target.closeTarget", targetId=target["targetId"])
-        devtools.send("Target.disposeBrowserContext", browserContextId=context)
 
 
 QUERY_EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
@@ -371,13 +188,7 @@ def gateway_url(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def test_the_gateways_own_graphiql_lists_sandbox_plans_offline(
     devtools: DevTools, gateway_url: str
 ) -> None:
-    context = devtools.send("Target.createBrowserContext")["browserContextId"]
-    target = devtools.send("Target.createTarget", url="about:blank", browserContextId=context)
-    session = devtools.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-    tab = Page(devtools, session["sessionId"])
-    try:
-        for domain in ("Network", "Log", "Runtime", "Page"):
-            tab.send(f"{domain}.enable")
+    with fresh_page(devtools) as tab:
         tab.send("Page.navigate", url=f"{gateway_url}/graphql")
         tab.wait_for(
             "!!document.querySelector('.graphiql-query-editor .CodeMirror')"
@@ -394,6 +205,3 @@ def test_the_gateways_own_graphiql_lists_sandbox_plans_offline(
         assert result["data"]["packages"]["totalCount"] > 1000
         assert _not_local(tab.requested_urls(), gateway_url) == []
         assert tab.problems() == []
-    finally:
-        devtools.send("Target.closeTarget", targetId=target["targetId"])
-        devtools.send("Target.disposeBrowserContext", browserContextId=context)

@@ -90,13 +90,12 @@ def test_a_token_bucket_refills_at_its_rate() -> None:
     assert limiter.take_now("other") == 0.0
 
 
-async def test_replicas_share_one_bucket_in_redis() -> None:
+async def test_replicas_share_one_bucket_in_redis(redis_url: str) -> None:
     import uuid
 
     from esim_gateway.ratelimit import RedisRateLimiter
-    from tests.conftest import redis_or_skip
 
-    url = await redis_or_skip()
+    url = redis_url
     prefix = f"test:{uuid.uuid4().hex}:"
     first = RedisRateLimiter(url, rate=0.5, burst=3, prefix=prefix)
     second = RedisRateLimiter(url, rate=0.5, burst=3, prefix=prefix)  # another replica

@@ -289,7 +289,7 @@ def test_the_fetch_script_does_nothing_when_the_manifest_already_matches(tmp_pat
     assert "already in" in result.stderr
 
 
-def test_every_example_tab_is_a_valid_operation_of_the_schema() -> None:
+def test_every_saved_graphiql_tab_is_a_valid_operation_of_the_schema() -> None:
     from graphql import parse, validate
 
     from esim_gateway.schema import build_schema

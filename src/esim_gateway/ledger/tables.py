@@ -25,6 +25,7 @@ __all__ = [
     "CatalogSnapshotRow",
     "DuplicatePurchaseRow",
     "EsimRow",
+    "InstallLinkRow",
     "OrderEventRow",
     "OrderRow",
     "QuoteRow",
@@ -185,3 +186,20 @@ class QuoteRow(Base):
     currency: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InstallLinkRow(Base):
+    """A shareable install page's capability: only the SHA-256 of its token is stored."""
+
+    __tablename__ = "install_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    iccid: Mapped[str] = mapped_column(String(32), index=True)
+    #: the eSIM's owner (the page shows that owner's eSIM), and who made the link
+    owner: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

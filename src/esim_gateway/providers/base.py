@@ -39,6 +39,8 @@ __all__ = [
     "ProviderOrder",
     "RefundGateway",
     "RefundRecord",
+    "ShareLink",
+    "ShareLinkGateway",
     "TopupRequest",
     "install_links",
 ]
@@ -122,6 +124,10 @@ class EsimProfile:
     apn: str | None = None
     expires_at: datetime | None = None
     topup_allowed: bool = False
+    #: network settings as the provider states them; None where it says nothing
+    apn_automatic: bool | None = None
+    data_roaming: bool | None = None
+    hotspot: bool | None = None
 
     def __repr__(self) -> str:  # credentials stay out of logs and tracebacks
         return f"EsimProfile(provider={self.provider.value!r}, iccid={self.iccid!r})"
@@ -359,3 +365,28 @@ class RefundGateway(Protocol):
     async def get_refund(self, refund_id_or_reference: str) -> RefundRecord: ...
 
     async def cancel_refund(self, refund_id: str) -> RefundRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """A provider's own hosted install page for one eSIM (Roamify `POST /api/esim/link`).
+
+    Whoever holds `url` (and `access_code`, where the provider asks for one) can install
+    the eSIM: treat both as credentials."""
+
+    provider: ProviderName
+    iccid: str
+    url: str
+    whatsapp_url: str | None = None
+    access_code: str | None = None
+    created_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"ShareLink(provider={self.provider.value!r}, iccid={self.iccid!r})"
+
+
+@runtime_checkable
+class ShareLinkGateway(Protocol):
+    """What a provider with its own share page offers."""
+
+    async def share_link(self, iccid: str) -> ShareLink: ...

@@ -31,6 +31,7 @@ from esim_gateway.schema.errors import (
     provider_error_from,
 )
 from esim_gateway.schema.ids import order_global_id, parse_order_id
+from esim_gateway.schema.install import InstallLinkMutations
 from esim_gateway.schema.quotes import OrderQuote, order_quote_from
 from esim_gateway.schema.types import Destination as DestinationType
 from esim_gateway.schema.types import (
@@ -429,7 +430,7 @@ def _destination(d: catalog_resolvers.Destination) -> DestinationType:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(InstallLinkMutations):
     @strawberry.mutation(
         description=(
             "Buy eSIMs. Returns within the configured deadline: an order whose eSIMs are not"

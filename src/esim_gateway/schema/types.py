@@ -18,9 +18,15 @@ from esim_gateway.ledger.repository import OrderEvent, OrderRecord
 from esim_gateway.providers import base
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers import orders as order_resolvers
+from esim_gateway.schema import install as install_schema
 from esim_gateway.schema.enums import Destination as DestinationKind
 from esim_gateway.schema.enums import OrderKind, OrderStatus, Provider
 from esim_gateway.schema.errors import NotFoundError, ProviderError, UnsupportedOperationError
+from esim_gateway.schema.install import (
+    InstallationResult,
+    InstallLink,
+    ProviderShareLinkResult,
+)
 
 GInfo = Info[Context, None]
 
@@ -181,6 +187,22 @@ class Esim(relay.Node):
         except (errors.ProviderFailure, errors.UnsupportedOperation):
             return []
         return [package_from(p, info.context) for p in offers]
+
+    installation: InstallationResult = strawberry.field(
+        resolver=install_schema.resolve_installation,
+        description="Step-by-step install instructions (iOS, Android, manual codes, network"
+        " settings) in `language`, built from what the provider sent.",
+    )
+    install_links: list[InstallLink] = strawberry.field(
+        resolver=install_schema.resolve_install_links,
+        description="Links to this eSIM's install page, newest first, revoked and expired"
+        " ones included (their `url` is never shown again).",
+    )
+    provider_share_link: ProviderShareLinkResult | None = strawberry.field(
+        resolver=install_schema.resolve_provider_share_link,
+        description="The provider's own hosted install page, where it has one (Roamify);"
+        " null for callers who may not see the eSIM's credentials.",
+    )
 
     @strawberry.field(description="Data, SMS and voice usage; batched per request.")
     async def usage(self, info: GInfo) -> EsimUsageResult:

@@ -37,6 +37,7 @@ from esim_gateway.providers.roamify.models import (
     RoamifyPackage,
     RoamifyPackagePage,
     RoamifyRate,
+    RoamifyShareLink,
     RoamifyTopupPackage,
     RoamifyUsage,
     WireFormatError,
@@ -451,6 +452,14 @@ class RoamifyClient:
         """`GET /api/esim/usage/details?iccid=`: the summary plus `dataUsages[]`."""
         data = await self._get("/api/esim/usage/details", {"iccid": iccid})
         return self._parse(RoamifyUsage.from_json, data, "GET /api/esim/usage/details")
+
+    async def share_link(
+        self, *, iccid: str | None = None, esim_id: str | None = None
+    ) -> RoamifyShareLink:
+        """`POST /api/esim/link` with `iccid` or `esimId`: Roamify's hosted install page."""
+        self._one_of("share_link", iccid=iccid, esim_id=esim_id)
+        data = await self._post("/api/esim/link", {"iccid": iccid, "esimId": esim_id})
+        return self._parse(RoamifyShareLink.from_json, data, "POST /api/esim/link")
 
     # -- account ----------------------------------------------------------------------
 

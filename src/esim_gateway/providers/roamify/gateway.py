@@ -40,6 +40,7 @@ from esim_gateway.providers.base import (
     PlaceOrder,
     ProviderName,
     ProviderOrder,
+    ShareLink,
     TopupRequest,
     install_links,
 )
@@ -196,6 +197,9 @@ def esim_profile(
         apn=e.apn.name,
         expires_at=e.expired_at,
         topup_allowed=e.with_topup,
+        apn_automatic=e.apn.automatic,
+        data_roaming=e.with_data_roaming,
+        hotspot=e.with_hotspot,
     )
 
 
@@ -498,6 +502,18 @@ class RoamifyGateway:
                 ProviderName.ROAMIFY, "main", "PREPAID", Money(balance.balance, balance.currency)
             )
         ]
+
+    async def share_link(self, iccid: str) -> ShareLink:
+        """`POST /api/esim/link`: Roamify's own hosted install page for the eSIM."""
+        link = await self.client.share_link(iccid=iccid)
+        return ShareLink(
+            provider=ProviderName.ROAMIFY,
+            iccid=link.iccid or iccid,
+            url=link.link,
+            whatsapp_url=link.whatsapp_link,
+            access_code=link.access_code,
+            created_at=link.created_at,
+        )
 
     async def usd_rates(self, currencies: Sequence[str]) -> dict[str, Decimal]:
         """Units of each currency per USD, from Roamify's exchange-rate endpoint (one call

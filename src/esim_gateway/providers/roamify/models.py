@@ -44,6 +44,7 @@ __all__ = [
     "RoamifyPackage",
     "RoamifyPackagePage",
     "RoamifyRate",
+    "RoamifyShareLink",
     "RoamifyThrottle",
     "RoamifyTopupPackage",
     "RoamifyUsage",
@@ -793,4 +794,36 @@ class RoamifyRate:
             _req_str(d, "target", "an exchange rate").upper(),
             rate,
             unix_time(d.get("datetime")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoamifyShareLink:
+    """`POST /api/esim/link`: `{iccid, esimId, link, whatsappLink, key, accessCode,
+    createdAt, updatedAt}`. The link and access code open the eSIM: never logged."""
+
+    iccid: str | None
+    esim_id: str | None
+    link: str
+    whatsapp_link: str | None
+    key: str | None
+    access_code: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    def __repr__(self) -> str:
+        return f"RoamifyShareLink(iccid={self.iccid!r})"
+
+    @classmethod
+    def from_json(cls, data: Any) -> RoamifyShareLink:
+        d = _obj(data, "eSIM link")
+        return cls(
+            iccid=_str(d.get("iccid")),
+            esim_id=_str(d.get("esimId")),
+            link=_req_str(d, "link", "an eSIM link"),
+            whatsapp_link=_str(d.get("whatsappLink")),
+            key=_str(d.get("key")),
+            access_code=_str(d.get("accessCode")),
+            created_at=unix_time(d.get("createdAt")),
+            updated_at=unix_time(d.get("updatedAt")),
         )

@@ -396,10 +396,13 @@ class SimplifyTripGateway:
                     )
                     plan = status.sim_status
                     live = status.activity_status or (plan.plan_status if plan else None)
+                    product = status.product_info
                     return replace(
                         profile,
                         status=live or profile.status,
                         expires_at=plan.plan_end if plan else None,
+                        apn=profile.apn or (product.apn if product else None),
+                        hotspot=product.hotspot if product else None,
                     )
         raise _not_found("The eSIM is not among its order's eSIMs")
 
