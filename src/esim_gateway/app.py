@@ -34,6 +34,8 @@ from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
+from esim_gateway.outbound.dispatcher import WebhookDispatcher
+from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
 from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
@@ -236,6 +238,8 @@ def create_app(
     tracer_provider: Any | None = None,
     optimised: bool = True,
     freeze_heap: bool = False,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_resolver: Resolver = system_resolver,
 ) -> Starlette:
     """Build the gateway. Nothing is connected until the lifespan starts.
 
@@ -244,7 +248,9 @@ def create_app(
     `tracer_provider` (an OpenTelemetry one) receives the spans instead of the configured one;
     `optimised=False` drops the parser, validation and ledger read caches: the naive build
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
-    server process that hosts only this app (see `esim_gateway.heap`).
+    server process that hosts only this app (see `esim_gateway.heap`);
+    `webhook_transport` and `webhook_resolver` replace how outbound webhooks reach their
+    receivers and resolve their host names (tests).
     """
     settings = (settings or Settings()).with_sandbox_credentials()
     if settings.is_sandbox and sandboxes is None:
@@ -320,11 +326,36 @@ def create_app(
         processor = EventProcessor(ledger, driver, broker)
         services.extras["webhooks"] = processor
         reconciler.events = processor
+        webhook_client = httpx.AsyncClient(
+            transport=webhook_transport
+            or httpx.AsyncHTTPTransport(retries=0, limits=httpx.Limits(max_connections=32)),
+            timeout=httpx.Timeout(settings.webhook_timeout),
+            headers={"user-agent": "esim-gateway-webhooks/0.1"},
+            follow_redirects=False,  # a redirect could point into a private network
+        )
+        resources.clients.append(webhook_client)
+        dispatcher = WebhookDispatcher(
+            ledger.outbound,
+            webhook_client,
+            UrlPolicy(live=not settings.is_sandbox, resolve=webhook_resolver),
+            retry_schedule=settings.webhook_retry_schedule,
+            interval=settings.webhook_poll_interval,
+            timeout=settings.webhook_timeout,
+        )
+        services.extras["webhook_dispatcher"] = dispatcher
+        services.extras["webhook_policy"] = dispatcher.policy
+
+        async def wake_dispatcher(topic: str, message: str) -> None:
+            if topic.startswith("order:"):
+                dispatcher.wake()
+
+        ledger.listeners.append(wake_dispatcher)
         app.state.services = services
         view.services = services
         if freeze_heap:
             freeze_long_lived()
         reconciler.start()
+        dispatcher.start()
         if catalog_refresh:
             catalog.start()
         rates = BackgroundLoop(
@@ -341,6 +372,7 @@ def create_app(
             await view.limiter.aclose()
             await rates.stop()
             await reconciler.stop()
+            await dispatcher.stop()
             await driver.shutdown()
             await broker.stop()
             if sandboxes is not None:

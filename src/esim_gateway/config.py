@@ -172,6 +172,12 @@ class Settings:
     #: by our own exporter to an OTLP/HTTP traces endpoint when one is given
     otel_enabled: bool = False
     otel_endpoint: str | None = None
+    #: outbound webhooks: seconds to wait after each failed attempt (the first is
+    #: immediate; about 27.5 h in all), how often each replica looks for due deliveries,
+    #: and how long one attempt may take
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_poll_interval: float = 2.0
+    webhook_timeout: float = 10.0
 
     @property
     def is_sandbox(self) -> bool:
@@ -269,6 +275,20 @@ class Settings:
         number("CATALOG_TTL", "catalog_ttl", float, 0)
         number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
+        number("WEBHOOK_POLL_INTERVAL", "webhook_poll_interval", float, 0.05)
+        number("WEBHOOK_TIMEOUT", "webhook_timeout", float, 0.1)
+        raw_schedule = get("WEBHOOK_RETRY_SCHEDULE")
+        if raw_schedule is not None:
+            try:
+                schedule = tuple(float(p) for p in raw_schedule.split(",") if p.strip())
+            except ValueError:
+                schedule = (-1.0,)
+            if not schedule or any(delay < 0 for delay in schedule):
+                raise ConfigError(
+                    f"{PREFIX}WEBHOOK_RETRY_SCHEDULE={raw_schedule!r} must be seconds,"
+                    " comma-separated, e.g. 5,300,1800"
+                )
+            kwargs["webhook_retry_schedule"] = schedule
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")

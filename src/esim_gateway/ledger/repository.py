@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from esim_gateway.ledger.outbox import OutboundStore, enqueue_order_event
 from esim_gateway.ledger.tables import (
     CatalogSnapshotRow,
     EsimRow,
@@ -242,6 +243,8 @@ class Ledger:
         #: through `invalidate` (LISTEN/NOTIFY), so staleness is bounded by the TTL
         self.read_cache_ttl = read_cache_ttl
         self._read_cache: OrderedDict[str, tuple[float, OrderRecord]] = OrderedDict()
+        #: outbound webhooks; order events are written by `update` in its transaction
+        self.outbound = OutboundStore(self._sessions)
 
     def _remember(self, record: OrderRecord) -> None:
         if self.read_cache_ttl <= 0:
@@ -354,9 +357,12 @@ class Ledger:
                 key in changes and getattr(row, key) != changes[key]
                 for key in ("state", "step", "provider_status")
             )
+            previous_state = row.state
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated_at = now
+            # the webhook announcing this change commits with it, or not at all
+            await enqueue_order_event(session, row, previous_state, now)
             if moved or note:
                 session.add(
                     OrderEventRow(
@@ -532,6 +538,7 @@ class Ledger:
     async def delete_all(self) -> None:
         """Tests only: start from an empty ledger."""
         self._read_cache.clear()
+        await self.outbound.delete_all()
         async with self._sessions.begin() as session:
             for table in (WebhookEventRow, EsimRow, OrderEventRow, OrderRow):
                 await session.execute(delete(table))

@@ -68,6 +68,22 @@ class ProviderError(Error):
     )
 
 
+@strawberry.type(description="Not an event the gateway sends; nothing was changed.")
+class UnknownEventError(Error):
+    event: str
+
+
+@strawberry.type(
+    description=(
+        "The gateway will not deliver webhooks to this URL (live mode: https only, and"
+        " never to a private, loopback or link-local address); nothing was changed."
+    )
+)
+class UrlNotAllowedError(Error):
+    url: str
+    reason: str
+
+
 def provider_error_from(exc: errors.ProviderFailure, order_id: str | None = None) -> ProviderError:
     from esim_gateway.schema.ids import order_global_id
 
@@ -155,6 +171,22 @@ class IdempotencyHandler(
         )
 
 
+class UnknownEventHandler(strawberry.ExceptionHandler[errors.UnknownEvent, UnknownEventError]):
+    def handle(
+        self, exception: errors.UnknownEvent, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> UnknownEventError:
+        return UnknownEventError(message=exception.message, event=exception.event)
+
+
+class UrlNotAllowedHandler(strawberry.ExceptionHandler[errors.UrlNotAllowed, UrlNotAllowedError]):
+    def handle(
+        self, exception: errors.UrlNotAllowed, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> UrlNotAllowedError:
+        return UrlNotAllowedError(
+            message=exception.message, url=exception.url, reason=exception.reason
+        )
+
+
 EXCEPTION_HANDLERS = (
     ProviderFailureHandler(),
     InvalidInputHandler(),
@@ -162,6 +194,8 @@ EXCEPTION_HANDLERS = (
     ForbiddenHandler(),
     UnsupportedHandler(),
     IdempotencyHandler(),
+    UnknownEventHandler(),
+    UrlNotAllowedHandler(),
 )
 
 ERROR_TYPES = (
@@ -171,4 +205,6 @@ ERROR_TYPES = (
     UnsupportedOperationError,
     IdempotencyConflictError,
     ProviderError,
+    UnknownEventError,
+    UrlNotAllowedError,
 )
