@@ -203,6 +203,13 @@ class _GatewayContext:
         self.sandboxes: Sandboxes | None = overrides.pop("sandboxes", None)
         self.headers: dict[str, str] = overrides.pop("headers", {})
         self.tracer_provider: Any = overrides.pop("tracer_provider", None)
+        #: outbound webhooks: how they reach receivers, resolve hosts, and whether the
+        #: delivery loop runs (False: the test calls the dispatcher's `run_once`)
+        self.webhook_options: dict[str, Any] = {
+            key: overrides.pop(key)
+            for key in ("webhook_transport", "webhook_resolver", "webhook_dispatch")
+            if key in overrides
+        }
         self.settings = gateway_settings(database_url, **overrides)
 
     async def __aenter__(self) -> Gateway:
@@ -222,6 +229,7 @@ class _GatewayContext:
                 reconcile_interval=3600,
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
+                **self.webhook_options,
             )
         else:
             app = create_app(
@@ -230,6 +238,7 @@ class _GatewayContext:
                 reconcile_interval=3600,
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
+                **self.webhook_options,
             )
         self._manager = LifespanManager(app)
         await self._manager.__aenter__()

@@ -240,6 +240,7 @@ def create_app(
     freeze_heap: bool = False,
     webhook_transport: httpx.AsyncBaseTransport | None = None,
     webhook_resolver: Resolver = system_resolver,
+    webhook_dispatch: bool = True,
 ) -> Starlette:
     """Build the gateway. Nothing is connected until the lifespan starts.
 
@@ -250,7 +251,8 @@ def create_app(
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
     server process that hosts only this app (see `esim_gateway.heap`);
     `webhook_transport` and `webhook_resolver` replace how outbound webhooks reach their
-    receivers and resolve their host names (tests).
+    receivers and resolve their host names, and `webhook_dispatch=False` leaves the
+    delivery loop stopped so a test drives `run_once` itself.
     """
     settings = (settings or Settings()).with_sandbox_credentials()
     if settings.is_sandbox and sandboxes is None:
@@ -355,7 +357,8 @@ def create_app(
         if freeze_heap:
             freeze_long_lived()
         reconciler.start()
-        dispatcher.start()
+        if webhook_dispatch:
+            dispatcher.start()
         if catalog_refresh:
             catalog.start()
         rates = BackgroundLoop(
