@@ -35,6 +35,7 @@ from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
+from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
 from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import Timeouts
@@ -345,6 +346,14 @@ def create_app(
             timeout=settings.webhook_timeout,
         )
         services.extras["webhook_dispatcher"] = dispatcher
+        services.extras["esim_announcer"] = processor.announcer
+        watcher = EsimWatcher(
+            ledger.outbound,
+            providers,
+            processor.announcer,
+            interval=settings.usage_poll_interval,
+        )
+        services.extras["esim_watcher"] = watcher
         services.extras["webhook_policy"] = dispatcher.policy
 
         async def wake_dispatcher(topic: str, message: str) -> None:
@@ -359,6 +368,7 @@ def create_app(
         reconciler.start()
         if webhook_dispatch:
             dispatcher.start()
+            watcher.start()
         if catalog_refresh:
             catalog.start()
         rates = BackgroundLoop(
@@ -376,6 +386,7 @@ def create_app(
             await rates.stop()
             await reconciler.stop()
             await dispatcher.stop()
+            await watcher.stop()
             await driver.shutdown()
             await broker.stop()
             if sandboxes is not None:

@@ -178,6 +178,9 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     webhook_poll_interval: float = 2.0
     webhook_timeout: float = 10.0
+    #: how often each replica reads the usage of recent eSIMs for `esim.*` webhooks
+    #: (only while an endpoint subscribes to one)
+    usage_poll_interval: float = 3600.0
 
     @property
     def is_sandbox(self) -> bool:
@@ -277,6 +280,7 @@ class Settings:
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
         number("WEBHOOK_POLL_INTERVAL", "webhook_poll_interval", float, 0.05)
         number("WEBHOOK_TIMEOUT", "webhook_timeout", float, 0.1)
+        number("USAGE_POLL_INTERVAL", "usage_poll_interval", float, 1)
         raw_schedule = get("WEBHOOK_RETRY_SCHEDULE")
         if raw_schedule is not None:
             try:

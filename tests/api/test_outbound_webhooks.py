@@ -27,7 +27,7 @@ from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.signing import verify
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
-from tests.api.test_ordering import buy
+from tests.api.test_ordering import a_package, buy
 from tests.conftest import Gateway, GatewayFactory, make_sandboxes
 
 KEYS = Settings.from_mapping(
@@ -508,3 +508,113 @@ async def test_a_low_balance_is_announced_once_per_provider_event(
     assert alerts[0]["data"]["provider"] == "ROAMIFY"
     assert Decimal(str(alerts[0]["data"]["balance"])) < 100
     assert len({r.headers["webhook-id"] for r in receiver.got}) == len(receiver.got)
+
+
+ESIM_USAGE = """query($iccid: String!) { esim(iccid: $iccid) { __typename
+  ... on Esim { usage { __typename ... on EsimUsage { dataUsedMb dataAllowedMb } } } } }"""
+
+
+async def a_limited_roamify_esim(gw: Gateway) -> tuple[dict[str, Any], str, float]:
+    """An order of a plan with a data allowance, its ICCID, and that allowance in MB."""
+    package = await a_package(gw, "ROAMIFY", unlimited=False)
+    order = await buy(gw, "ROAMIFY", package_id=package["packageId"])
+    iccid: str = order["esims"][0]["iccid"]
+    esim = gw.roamify.state.esim_by_iccid(iccid)
+    assert esim is not None and 0 < esim.allowed_mb < float("inf")
+    return order, iccid, esim.allowed_mb
+
+
+async def drain(gw: Gateway) -> None:
+    while await dispatcher(gw).run_once():
+        pass
+
+
+async def test_provider_usage_events_announce_each_threshold_once(
+    gateway_factory: GatewayFactory,
+) -> None:
+    receiver = Receiver()
+    async with gateway_factory(
+        api_keys=KEYS,
+        headers=ALICE,
+        webhook_dispatch=False,
+        webhook_transport=receiver.transport(),
+    ) as gw:
+        await register(gw, events=["esim.usage_threshold"])
+        order, iccid, allowed = await a_limited_roamify_esim(gw)
+        state = gw.roamify.state
+        state.install(iccid)
+        # Roamify reports 25/50/75/90/100 %; we announce 50, 80 and 100, each once
+        for share in (0.55, 0.30, 0.15):
+            state.consume(iccid, allowed * share)
+            await gw.roamify.settle()
+            await gw.services.extras["webhooks"].process_pending()
+        await drain(gw)
+    thresholds = [r.payload["data"]["threshold"] for r in receiver.got]
+    assert thresholds == [50, 80, 100]
+    for received in receiver.got:
+        data = received.payload["data"]
+        assert received.payload["type"] == "esim.usage_threshold"
+        assert data["iccid"] == iccid and data["orderId"] == order["id"]
+        assert data["owner"] == "alice" and data["source"] == "provider_event"
+
+
+async def test_a_client_polling_usage_announces_a_threshold_crossed_silently(
+    gateway_factory: GatewayFactory,
+) -> None:
+    receiver = Receiver()
+    async with gateway_factory(
+        api_keys=KEYS,
+        headers=ALICE,
+        webhook_dispatch=False,
+        webhook_transport=receiver.transport(),
+    ) as gw:
+        await register(gw, events=["esim.usage_threshold"])
+        order, iccid, allowed = await a_limited_roamify_esim(gw)
+        state = gw.roamify.state
+        state.install(iccid)
+        # data used by time passing: the simulator sends no usage event for it
+        installed = state.clock()
+        hours = allowed * 0.6 / 40.0
+        state.clock = lambda: installed + hours * 3600
+        for _ in range(2):  # read twice: announced once
+            read = (await gw.execute(ESIM_USAGE, iccid=iccid))["esim"]
+            assert read["usage"]["__typename"] == "EsimUsage"
+        await drain(gw)
+    [received] = receiver.got
+    assert received.payload["data"]["threshold"] == 50
+    assert received.payload["data"]["source"] == "polling"
+    assert received.payload["data"]["orderId"] == order["id"]
+
+
+async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
+    gateway_factory: GatewayFactory,
+) -> None:
+    receiver = Receiver()
+    async with gateway_factory(
+        api_keys=KEYS,
+        headers=ALICE,
+        webhook_dispatch=False,
+        webhook_transport=receiver.transport(),
+    ) as gw:
+        watcher = gw.services.extras["esim_watcher"]
+        announcer = gw.services.extras["esim_announcer"]
+        _, iccid, _ = await a_limited_roamify_esim(gw)
+        gw.roamify.state.install(iccid)
+        esim = gw.roamify.state.esim_by_iccid(iccid)
+        assert esim is not None
+        _, end = gw.roamify.state.plan_window(esim)
+        assert end is not None
+        plan_end = datetime.fromtimestamp(end, UTC)
+        assert await watcher.run_once() == 0  # nobody listens: no upstream reads at all
+        await register(gw, events=["esim.expiring"])
+        reads = gw.roamify.control.calls.count("GET", "/api/esim/usage")
+        for before_end in (timedelta(days=5), timedelta(days=2), timedelta(hours=12)):
+            announcer.clock = lambda before_end=before_end: plan_end - before_end
+            assert await watcher.run_once() == 1
+        assert await watcher.run_once() == 1  # read again, nothing new to say
+        assert gw.roamify.control.calls.count("GET", "/api/esim/usage") == reads + 4
+        await drain(gw)
+    warnings = [r.payload["data"] for r in receiver.got]
+    assert [w["daysBefore"] for w in warnings] == [3, 1]
+    assert {w["iccid"] for w in warnings} == {iccid}
+    assert datetime.fromisoformat(warnings[0]["expiresAt"]) == plan_end

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from esim_gateway.ledger.tables import (
+    EsimRow,
     OrderRow,
     OutboundDeliveryRow,
     OutboundEndpointRow,
@@ -32,6 +33,7 @@ from esim_gateway.ledger.tables import (
 )
 from esim_gateway.outbound.events import ORDER_EVENTS, envelope, order_global_id
 from esim_gateway.outbound.signing import new_secret
+from esim_gateway.providers.base import ProviderName
 
 __all__ = [
     "DeliveryRecord",
@@ -296,9 +298,39 @@ class OutboundStore:
         except IntegrityError:
             return None
 
-    async def has_mark(self, subject: str, mark: str) -> bool:
+    async def marks(self, subject: str) -> set[str]:
         async with self._sessions() as session:
-            return await session.get(OutboundMarkRow, (subject, mark)) is not None
+            return set(
+                (
+                    await session.scalars(
+                        select(OutboundMarkRow.mark).where(OutboundMarkRow.subject == subject)
+                    )
+                ).all()
+            )
+
+    async def subscribed(self, event_types: tuple[str, ...]) -> bool:
+        """Whether an enabled endpoint listens to any of `event_types`."""
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboundEndpointRow.events).where(OutboundEndpointRow.enabled.is_(True))
+                )
+            ).all()
+            return any(event in events for events in rows for event in event_types)
+
+    async def watched_esims(self, *, limit: int) -> list[tuple[ProviderName, str, str, str]]:
+        """(provider, ICCID, order id, owner) of the newest eSIMs of completed orders."""
+        async with self._sessions() as session:
+            rows = (
+                await session.execute(
+                    select(EsimRow.provider, EsimRow.iccid, EsimRow.order_id, EsimRow.owner)
+                    .join(OrderRow, OrderRow.id == EsimRow.order_id)
+                    .where(OrderRow.state == "COMPLETED")
+                    .order_by(EsimRow.created_at.desc())
+                    .limit(limit)
+                )
+            ).all()
+            return [(ProviderName(p), iccid, order_id, owner) for p, iccid, order_id, owner in rows]
 
     # -- delivering -----------------------------------------------------------------
 

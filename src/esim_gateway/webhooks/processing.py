@@ -14,9 +14,11 @@ import logging
 from esim_gateway.errors import GatewayError
 from esim_gateway.ledger.repository import Ledger, StoredEvent
 from esim_gateway.live import LocalBroker
+from esim_gateway.outbound.esim_watch import EsimAnnouncer
 from esim_gateway.outbound.events import PROVIDER_BALANCE_LOW
 from esim_gateway.providers.base import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.webhooks.parsing import roamify_usage
 
 __all__ = ["EventProcessor"]
 
@@ -30,6 +32,8 @@ class EventProcessor:
         self.ledger = ledger
         self.driver = driver
         self.broker = broker
+        #: usage thresholds and expiry warnings carried by provider usage events
+        self.announcer = EsimAnnouncer(ledger.outbound)
 
     async def process(self, event: StoredEvent) -> str:
         try:
@@ -47,6 +51,14 @@ class EventProcessor:
             owner = await self.ledger.order_for_iccid(event.iccid)
             if owner is not None:
                 await self.broker.publish(f"esim:{event.iccid}", owner.id)
+            reading = roamify_usage(event)
+            if reading is not None and owner is not None:
+                order = (owner.id, owner.owner)
+
+                async def lookup() -> tuple[str, str]:
+                    return order
+
+                await self.announcer.observe(reading, lookup, source="provider_event")
         if event.event_type in BALANCE_EVENTS[:2]:
             await self._announce_low_balance(event)
         if event.event_type in BALANCE_EVENTS or event.event_type.startswith("affiliate/"):
