@@ -618,3 +618,11 @@ async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
     assert [w["daysBefore"] for w in warnings] == [3, 1]
     assert {w["iccid"] for w in warnings} == {iccid}
     assert datetime.fromisoformat(warnings[0]["expiresAt"]) == plan_end
+
+
+async def test_the_open_sandbox_lets_its_demo_principal_try_webhooks(gateway: Gateway) -> None:
+    created = (
+        await gateway.execute(CREATE_ENDPOINT, url="http://localhost:8200/", events=ORDER_EVENTS)
+    )["createWebhookEndpoint"]
+    assert created["__typename"] == "WebhookEndpointSecret"
+    assert created["endpoint"]["createdBy"] == "sandbox-demo"

@@ -28,6 +28,9 @@ MAX_DELIVERIES = 100
 
 
 def _require_operator(context: Context) -> None:
+    # the open sandbox (no keys configured) lets its demo principal try webhooks out
+    if context.services.authenticator.is_open:
+        return
     if not context.principal.is_operator:
         raise Forbidden("Webhook endpoints are for operators.")
 
