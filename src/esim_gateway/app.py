@@ -331,7 +331,12 @@ def create_app(
         reconciler.events = processor
         webhook_client = httpx.AsyncClient(
             transport=webhook_transport
-            or httpx.AsyncHTTPTransport(retries=0, limits=httpx.Limits(max_connections=32)),
+            or httpx.AsyncHTTPTransport(
+                retries=0,
+                # no reuse: connections are opened to checked addresses, and one opened
+                # for one host name must not carry another's delivery
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=0),
+            ),
             timeout=httpx.Timeout(settings.webhook_timeout),
             headers={"user-agent": "esim-gateway-webhooks/0.1"},
             follow_redirects=False,  # a redirect could point into a private network

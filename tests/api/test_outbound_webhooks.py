@@ -63,6 +63,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: the address the request was sent to (ASGI `server`)
+    server: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -83,7 +85,13 @@ class Receiver:
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def receive(self, request: Request) -> Response:
-        received = Received(request.url.path, dict(request.headers), await request.body())
+        server = request.scope.get("server")
+        received = Received(
+            request.url.path,
+            dict(request.headers),
+            await request.body(),
+            server[0] if server else None,
+        )
         self.got.append(received)
         self.entered.set()
         if self.hold is not None:
@@ -464,6 +472,13 @@ async def test_live_mode_refuses_a_receiver_that_resolves_to_a_private_address_l
             ]
             assert refused["__typename"] == "UrlNotAllowedError", refused
         await register(gw, url="https://hooks.example.com/esim")
+        first = await buy(gw, "ROAMIFY")
+        assert await dispatcher(gw).run_once() == 1
+        [sent] = receiver.got
+        # sent to the address that was checked, for the name the receiver expects
+        assert sent.headers["host"] == "hooks.example.com"
+        assert sent.server == "93.184.216.34"
+        assert sent.payload["data"]["orderId"] == first["id"]
         order = await buy(gw, "ROAMIFY")
         dns["hooks.example.com"] = ["192.168.0.10"]  # DNS rebinding after registration
         assert await dispatcher(gw).run_once() == 1
@@ -471,7 +486,7 @@ async def test_live_mode_refuses_a_receiver_that_resolves_to_a_private_address_l
         assert refused_delivery["status"] == "PENDING"
         assert "private or local" in refused_delivery["lastError"]
         assert refused_delivery["lastStatusCode"] is None
-    assert receiver.got == []
+    assert receiver.got == [sent]
 
 
 async def test_a_low_balance_is_announced_once_per_provider_event(

@@ -89,8 +89,8 @@ class WebhookDispatcher:
             status_code: int | None = None
             error: str | None = None
             try:
-                await self.policy.check(delivery.url)
-                status_code = await self._post(delivery)
+                addresses = await self.policy.check(delivery.url)
+                status_code = await self._post(delivery, addresses)
                 if not 200 <= status_code < 300:
                     error = f"receiver answered {status_code}"
             except UrlNotAllowed as exc:
@@ -120,23 +120,33 @@ class WebhookDispatcher:
                     f"next attempt at {retry_at.isoformat()}" if retry_at else "giving up",
                 )
 
-    async def _post(self, delivery: DueDelivery) -> int:
+    async def _post(self, delivery: DueDelivery, addresses: list[str]) -> int:
         body = orjson.dumps(delivery.payload)
         timestamp = int(self.clock().timestamp())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": delivery.message_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                delivery.secrets, delivery.message_id, timestamp, body
+            ),
+        }
+        url = httpx.URL(delivery.url)
+        extensions: dict[str, str] = {}
+        if addresses:
+            # connect to the address just checked, not to the name: it could resolve into
+            # a private network by now; TLS still checks the certificate for the name
+            headers["host"] = url.netloc.decode("ascii")
+            extensions["sni_hostname"] = url.host
+            url = url.copy_with(host=addresses[0])
         # streamed and never read: a receiver's answer body is not ours to buffer
         async with self.client.stream(
             "POST",
-            delivery.url,
+            url,
             content=body,
-            headers={
-                "content-type": "application/json",
-                "webhook-id": delivery.message_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature_header(
-                    delivery.secrets, delivery.message_id, timestamp, body
-                ),
-            },
+            headers=headers,
             timeout=self.timeout,
+            extensions=extensions,
         ) as response:
             return response.status_code
 

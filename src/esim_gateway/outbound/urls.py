@@ -3,7 +3,8 @@
 Live mode: https only, and every address the host resolves to must be a public one (not
 private, loopback, link-local, multicast, reserved or unspecified). The check runs when
 an endpoint is registered and again before every delivery, since DNS can change between
-the two. Sandbox mode: https anywhere, or plain http to this machine (a local receiver).
+the two, and the delivery then connects to the address it checked (DNS rebinding).
+Sandbox mode: https anywhere, or plain http to this machine (a local receiver).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class UrlPolicy:
         self.live = live
         self._resolve = resolve
 
-    async def check(self, url: str) -> None:
-        """Raise `UrlNotAllowed` unless the gateway may deliver to `url` now."""
+    async def check(self, url: str) -> list[str]:
+        """Raise `UrlNotAllowed` unless the gateway may deliver to `url` now. Returns the
+        checked addresses in live mode (connect to one of those, not to a name that may
+        resolve elsewhere a moment later), none in the sandbox."""
         if len(url) > MAX_URL_LENGTH:
             raise UrlNotAllowed(url, f"longer than {MAX_URL_LENGTH} characters")
         try:
@@ -61,7 +64,7 @@ class UrlPolicy:
         if not self.live:
             if parts.scheme == "http" and host not in LOCAL_HOSTS:
                 raise UrlNotAllowed(url, "plain http is only allowed to localhost in the sandbox")
-            return
+            return []
         if parts.scheme != "https":
             raise UrlNotAllowed(url, "live mode delivers over https only")
         try:
@@ -77,3 +80,4 @@ class UrlPolicy:
                 public = False
             if not public:
                 raise UrlNotAllowed(url, f"{host} resolves to a private or local address")
+        return addresses
