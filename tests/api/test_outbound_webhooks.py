@@ -28,7 +28,7 @@ from esim_gateway.outbound.signing import verify
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from tests.api.test_ordering import a_package, buy
-from tests.conftest import Gateway, GatewayFactory, make_sandboxes
+from tests.conftest import Gateway, GatewayFactory, _GatewayContext, make_sandboxes
 
 KEYS = Settings.from_mapping(
     {"ESIM_GATEWAY_API_KEYS": "alice:customer:alice-key,ops:operator:ops-key"}
@@ -106,6 +106,23 @@ class Receiver:
         return httpx.ASGITransport(app=app)
 
 
+def hooked(
+    factory: GatewayFactory, receiver: Receiver | None = None, **overrides: Any
+) -> _GatewayContext:
+    """A gateway with a customer (alice, the client's default) and an operator key, whose
+    webhooks reach `receiver`; the delivery loop is off (tests call `run_once`) unless
+    `webhook_dispatch=True`."""
+    options: dict[str, Any] = {
+        "api_keys": KEYS,
+        "headers": ALICE,
+        "webhook_dispatch": False,
+        **overrides,
+    }
+    if receiver is not None:
+        options["webhook_transport"] = receiver.transport()
+    return factory(**options)
+
+
 async def ops(gw: Gateway, document: str, **variables: Any) -> dict[str, Any]:
     response = await gw.post(document, variables, headers=OPS)
     body: dict[str, Any] = response.json()
@@ -165,7 +182,7 @@ def assert_signed(received: Received, secret: str) -> None:
 async def test_an_operator_registers_an_endpoint_and_sees_its_secret_only_then(
     gateway_factory: GatewayFactory,
 ) -> None:
-    async with gateway_factory(api_keys=KEYS, headers=ALICE, webhook_dispatch=False) as gw:
+    async with hooked(gateway_factory) as gw:
         created = await register(gw)
         assert created["secret"].startswith("whsec_")
         assert created["endpoint"]["createdBy"] == "ops" and created["endpoint"]["enabled"]
@@ -183,7 +200,7 @@ async def test_an_operator_registers_an_endpoint_and_sees_its_secret_only_then(
 async def test_customers_can_neither_manage_nor_read_webhooks(
     gateway_factory: GatewayFactory,
 ) -> None:
-    async with gateway_factory(api_keys=KEYS, headers=ALICE, webhook_dispatch=False) as gw:
+    async with hooked(gateway_factory) as gw:
         endpoint = await register(gw)
         attempts: list[tuple[str, dict[str, Any]]] = [
             (CREATE_ENDPOINT, {"url": "http://localhost/x", "events": ORDER_EVENTS}),
@@ -212,7 +229,7 @@ async def test_customers_can_neither_manage_nor_read_webhooks(
 async def test_bad_registrations_are_typed_errors_and_register_nothing(
     gateway_factory: GatewayFactory, url: str, events: list[str], typename: str
 ) -> None:
-    async with gateway_factory(api_keys=KEYS, headers=ALICE, webhook_dispatch=False) as gw:
+    async with hooked(gateway_factory) as gw:
         result = (await ops(gw, CREATE_ENDPOINT, url=url, events=events))["createWebhookEndpoint"]
         assert result["__typename"] == typename, result
         if typename == "UnknownEventError":
@@ -224,12 +241,7 @@ async def test_a_completed_order_is_delivered_once_signed_per_standard_webhooks(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         endpoint = await register(gw)
         order = await buy(gw, "ROAMIFY")
         assert order["status"] == "COMPLETED"
@@ -259,12 +271,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_recovers(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver(script=[500, 503])
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         endpoint = await register(gw)
         order = await buy(gw, "ROAMIFY")
         loop = dispatcher(gw)
@@ -307,13 +314,7 @@ async def test_after_the_last_retry_a_delivery_fails_and_redelivery_sends_it_aga
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver(script=[500, 500, 500])
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-        webhook_retry_schedule=(5.0, 10.0),
-    ) as gw:
+    async with hooked(gateway_factory, receiver, webhook_retry_schedule=(5.0, 10.0)) as gw:
         await register(gw)
         order = await buy(gw, "ROAMIFY")
         loop = dispatcher(gw)
@@ -347,12 +348,7 @@ async def test_the_events_of_one_order_arrive_in_order_even_when_the_first_is_re
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         await register(gw)
         first = await buy(gw, "ROAMIFY")
         other = await buy(gw, "ROAMIFY")
@@ -389,7 +385,7 @@ async def test_the_events_of_one_order_arrive_in_order_even_when_the_first_is_re
 async def test_an_order_update_that_fails_writes_neither_the_change_nor_its_webhook(
     gateway_factory: GatewayFactory,
 ) -> None:
-    async with gateway_factory(api_keys=KEYS, headers=ALICE, webhook_dispatch=False) as gw:
+    async with hooked(gateway_factory) as gw:
         await register(gw)
         first = await reference_of(gw, (await buy(gw, "ROAMIFY"))["reference"])
         second = await reference_of(gw, (await buy(gw, "ROAMIFY"))["reference"])
@@ -411,11 +407,8 @@ async def test_a_receiver_that_hangs_never_slows_an_order(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver(hold=asyncio.Event())
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_transport=receiver.transport(),
-        webhook_poll_interval=0.05,
+    async with hooked(
+        gateway_factory, receiver, webhook_poll_interval=0.05, webhook_dispatch=True
     ) as gw:
         await register(gw)
         order = await buy(gw, "ROAMIFY")
@@ -435,11 +428,9 @@ async def test_the_delivery_loop_sends_what_an_order_change_enqueued(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_transport=receiver.transport(),
-        webhook_poll_interval=30.0,  # so a prompt delivery comes from the wake-up
+    # a long poll interval: a prompt delivery comes from the wake-up after the change
+    async with hooked(
+        gateway_factory, receiver, webhook_poll_interval=30.0, webhook_dispatch=True
     ) as gw:
         await register(gw)
         order = await buy(gw, "ROAMIFY")
@@ -457,14 +448,7 @@ async def test_live_mode_refuses_a_receiver_that_resolves_to_a_private_address_l
     async def resolve(host: str, port: int) -> list[str]:
         return dns[host]
 
-    async with gateway_factory(
-        live=True,
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-        webhook_resolver=resolve,
-    ) as gw:
+    async with hooked(gateway_factory, receiver, live=True, webhook_resolver=resolve) as gw:
         dns["10.0.0.1"] = ["10.0.0.1"]
         for url in ("http://hooks.example.com/x", "https://localhost/x", "https://10.0.0.1/x"):
             refused = (await ops(gw, CREATE_ENDPOINT, url=url, events=ORDER_EVENTS))[
@@ -497,13 +481,7 @@ async def test_a_low_balance_is_announced_once_per_provider_event(
         roamify=create_roamify_sandbox(packages_per_country=3, initial_balance=Decimal("101")),
         simplifytrip=make_sandboxes().simplifytrip,
     )
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        sandboxes=sandboxes,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver, sandboxes=sandboxes) as gw:
         await register(gw, events=["provider.balance_low"])
         await buy(gw, "ROAMIFY")  # the balance drops under the 100 USD threshold
         await gw.roamify.settle()
@@ -548,12 +526,7 @@ async def test_provider_usage_events_announce_each_threshold_once(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         await register(gw, events=["esim.usage_threshold"])
         order, iccid, allowed = await a_limited_roamify_esim(gw)
         state = gw.roamify.state
@@ -577,12 +550,7 @@ async def test_a_client_polling_usage_announces_a_threshold_crossed_silently(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         await register(gw, events=["esim.usage_threshold"])
         order, iccid, allowed = await a_limited_roamify_esim(gw)
         state = gw.roamify.state
@@ -605,12 +573,7 @@ async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
     gateway_factory: GatewayFactory,
 ) -> None:
     receiver = Receiver()
-    async with gateway_factory(
-        api_keys=KEYS,
-        headers=ALICE,
-        webhook_dispatch=False,
-        webhook_transport=receiver.transport(),
-    ) as gw:
+    async with hooked(gateway_factory, receiver) as gw:
         watcher = gw.services.extras["esim_watcher"]
         announcer = gw.services.extras["esim_announcer"]
         _, iccid, _ = await a_limited_roamify_esim(gw)

@@ -59,6 +59,35 @@ def running(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
             process.kill()
 
 
+def gateway_environment(database_url: str, sandbox: str, **extra: str) -> dict[str, str]:
+    """The environment of a gateway process on `database_url`, its providers at the
+    simulators served under `sandbox`; `extra` adds ESIM_GATEWAY_<NAME> variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
+    return {
+        **env,
+        "ESIM_GATEWAY_DATABASE_URL": database_url,
+        "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
+        "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
+        "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "10000",
+        "ESIM_GATEWAY_RATE_LIMIT_BURST": "10000",
+        "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
+        **{f"ESIM_GATEWAY_{name.upper()}": value for name, value in extra.items()},
+    }
+
+
+def first_roamify_package(sandbox: str) -> str:
+    """A Roamify package the simulator sells without a travel date."""
+    packages = httpx.get(
+        f"{sandbox}/roamify/api/esim/packages",
+        params={"page": 1, "pageSize": 50},
+        headers={"authorization": "Bearer sandbox-roamify-token"},
+    ).json()
+    package_id: str = next(
+        p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
+    )
+    return package_id
+
+
 @pytest.mark.postgres
 def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
     clean_postgres: str,
@@ -66,29 +95,13 @@ def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
     sandbox_port, first_port, second_port = free_port(), free_port(), free_port()
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
-    gateway_env = {
-        **env,
-        "ESIM_GATEWAY_DATABASE_URL": clean_postgres,
-        "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
-        "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
-        "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "10000",
-        "ESIM_GATEWAY_RATE_LIMIT_BURST": "10000",
-        "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    token = {"authorization": "Bearer sandbox-roamify-token"}
+    gateway_env = gateway_environment(clean_postgres, sandbox)
     with running(
         ["sandbox", "--port", str(sandbox_port), "--fulfil-delay", "0"],
         env,
         f"{sandbox}/roamify/_sandbox/calls",
     ):
-        packages = httpx.get(
-            f"{sandbox}/roamify/api/esim/packages",
-            params={"page": 1, "pageSize": 50},
-            headers=token,
-        ).json()
-        package_id = next(
-            p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
-        )
+        package_id = first_roamify_package(sandbox)
         # first process migrates; the second starts on the migrated database
         with (
             running(

@@ -18,7 +18,13 @@ import httpx
 import orjson
 import pytest
 
-from tests.reliability.test_two_processes import free_port, running, wait_ready
+from tests.reliability.test_two_processes import (
+    first_roamify_package,
+    free_port,
+    gateway_environment,
+    running,
+    wait_ready,
+)
 
 CREATE_ENDPOINT = """mutation($url: String!) {
   createWebhookEndpoint(url: $url, events: ["order.completed"]) { __typename
@@ -80,31 +86,21 @@ def test_an_order_completed_on_a_stopped_replica_is_delivered_by_the_other(
     sandbox_port, first_port, second_port, receiver_port = (free_port() for _ in range(4))
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
-    gateway_env = {
-        **env,
-        "ESIM_GATEWAY_DATABASE_URL": clean_postgres,
-        "ESIM_GATEWAY_ROAMIFY_BASE_URL": f"{sandbox}/roamify",
-        "ESIM_GATEWAY_SIMPLIFYTRIP_BASE_URL": f"{sandbox}/simplifytrip",
-        "ESIM_GATEWAY_API_KEYS": "alice:customer:alice-key,ops:operator:ops-key",
-        "ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": ",".join(["0.5"] * 10 + ["2"] * 60),
-        "ESIM_GATEWAY_WEBHOOK_POLL_INTERVAL": "0.2",
-        "ESIM_GATEWAY_WEBHOOK_TIMEOUT": "2",
-        "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
-    }
+    gateway_env = gateway_environment(
+        clean_postgres,
+        sandbox,
+        api_keys="alice:customer:alice-key,ops:operator:ops-key",
+        webhook_retry_schedule=",".join(["0.5"] * 10 + ["2"] * 60),
+        webhook_poll_interval="0.2",
+        webhook_timeout="2",
+    )
     out = tmp_path / "received.jsonl"
     with running(
         ["sandbox", "--port", str(sandbox_port), "--fulfil-delay", "0"],
         env,
         f"{sandbox}/roamify/_sandbox/calls",
     ):
-        packages = httpx.get(
-            f"{sandbox}/roamify/api/esim/packages",
-            params={"page": 1, "pageSize": 50},
-            headers={"authorization": "Bearer sandbox-roamify-token"},
-        ).json()
-        package_id = next(
-            p["packageId"] for p in packages["data"]["packages"] if "requirements" not in p
-        )
+        package_id = first_roamify_package(sandbox)
         with running(
             ["serve", "--port", str(second_port)],
             gateway_env,
