@@ -508,12 +508,14 @@ ESIM_USAGE = """query($iccid: String!) { esim(iccid: $iccid) { __typename
 
 
 async def a_limited_roamify_esim(gw: Gateway) -> tuple[dict[str, Any], str, float]:
-    """An order of a plan with a data allowance, its ICCID, and that allowance in MB."""
+    """An order of a plan with a data allowance, its ICCID (installed: the plan runs),
+    and that allowance in MB."""
     package = await a_package(gw, "ROAMIFY", unlimited=False)
     order = await buy(gw, "ROAMIFY", package_id=package["packageId"])
     iccid: str = order["esims"][0]["iccid"]
     esim = gw.roamify.state.esim_by_iccid(iccid)
     assert esim is not None and 0 < esim.allowed_mb < float("inf")
+    gw.roamify.state.install(iccid)
     return order, iccid, esim.allowed_mb
 
 
@@ -530,7 +532,6 @@ async def test_provider_usage_events_announce_each_threshold_once(
         await register(gw, events=["esim.usage_threshold"])
         order, iccid, allowed = await a_limited_roamify_esim(gw)
         state = gw.roamify.state
-        state.install(iccid)
         # Roamify reports 25/50/75/90/100 %; we announce 50, 80 and 100, each once
         for share in (0.55, 0.30, 0.15):
             state.consume(iccid, allowed * share)
@@ -554,7 +555,6 @@ async def test_a_client_polling_usage_announces_a_threshold_crossed_silently(
         await register(gw, events=["esim.usage_threshold"])
         order, iccid, allowed = await a_limited_roamify_esim(gw)
         state = gw.roamify.state
-        state.install(iccid)
         # data used by time passing: the simulator sends no usage event for it
         installed = state.clock()
         hours = allowed * 0.6 / 40.0
@@ -577,7 +577,6 @@ async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
         watcher = gw.services.extras["esim_watcher"]
         announcer = gw.services.extras["esim_announcer"]
         _, iccid, _ = await a_limited_roamify_esim(gw)
-        gw.roamify.state.install(iccid)
         esim = gw.roamify.state.esim_by_iccid(iccid)
         assert esim is not None
         _, end = gw.roamify.state.plan_window(esim)
