@@ -100,3 +100,25 @@ def test_settings_repr_shows_no_secret() -> None:
     )
     assert "roamify_abc" not in repr(settings) and "pw" not in repr(settings)
     assert "hush" not in repr(settings)
+
+
+def test_outbound_webhook_settings_default_to_more_than_a_day_of_retries() -> None:
+    settings = Settings.from_mapping({})
+    assert sum(settings.webhook_retry_schedule) >= 24 * 3600
+    parsed = Settings.from_mapping(
+        {
+            "ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": "1, 2.5,60",
+            "ESIM_GATEWAY_WEBHOOK_POLL_INTERVAL": "0.5",
+            "ESIM_GATEWAY_WEBHOOK_TIMEOUT": "3",
+            "ESIM_GATEWAY_USAGE_POLL_INTERVAL": "600",
+        }
+    )
+    assert parsed.webhook_retry_schedule == (1.0, 2.5, 60.0)
+    assert (parsed.webhook_poll_interval, parsed.webhook_timeout) == (0.5, 3.0)
+    assert parsed.usage_poll_interval == 600.0
+
+
+@pytest.mark.parametrize("schedule", ["5,soon", "-1,5", ",,"])
+def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):
+        Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": schedule})
