@@ -287,7 +287,8 @@ class Settings:
                 schedule = tuple(float(p) for p in raw_schedule.split(",") if p.strip())
             except ValueError:
                 schedule = (-1.0,)
-            if not schedule or any(delay < 0 for delay in schedule):
+            # a delay under 0.1 s would turn a failing receiver into a busy loop
+            if not schedule or any(delay < 0.1 for delay in schedule):
                 raise ConfigError(
                     f"{PREFIX}WEBHOOK_RETRY_SCHEDULE={raw_schedule!r} must be seconds,"
                     " comma-separated, e.g. 5,300,1800"

@@ -118,7 +118,7 @@ def test_outbound_webhook_settings_default_to_more_than_a_day_of_retries() -> No
     assert parsed.usage_poll_interval == 600.0
 
 
-@pytest.mark.parametrize("schedule", ["5,soon", "-1,5", ",,"])
+@pytest.mark.parametrize("schedule", ["5,soon", "-1,5", "5,0", ",,"])
 def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
     with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):
         Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": schedule})

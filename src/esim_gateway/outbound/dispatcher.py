@@ -159,6 +159,8 @@ class WebhookDispatcher:
                 attempted = 0
             if attempted:
                 continue  # a delivery done may have unblocked the next one of its subject
+            # a timeout scope, not wait_for: no task is spawned per idle wait
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
