@@ -5,6 +5,7 @@ ledger's outbox with the order change, delivered signed by the dispatcher to a r
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -268,8 +269,9 @@ async def test_a_completed_order_is_delivered_once_signed_per_standard_webhooks(
 
 
 async def test_a_failing_receiver_is_retried_with_backoff_until_it_recovers(
-    gateway_factory: GatewayFactory,
+    gateway_factory: GatewayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     receiver = Receiver(script=[500, 503])
     async with hooked(gateway_factory, receiver) as gw:
         endpoint = await register(gw)
@@ -308,6 +310,26 @@ async def test_a_failing_receiver_is_retried_with_backoff_until_it_recovers(
     assert len({r.headers["webhook-id"] for r in receiver.got}) == 1  # one message, retried
     for received in receiver.got:
         assert_signed(received, endpoint["secret"])
+    # failures are logged, and neither the secret nor a signature is
+    assert "receiver answered 500" in caplog.text
+    assert endpoint["secret"] not in caplog.text
+    assert endpoint["secret"].removeprefix("whsec_") not in caplog.text
+    assert receiver.got[0].headers["webhook-signature"].removeprefix("v1,") not in caplog.text
+
+
+async def test_after_a_rotation_deliveries_carry_the_new_and_the_old_signature(
+    gateway_factory: GatewayFactory,
+) -> None:
+    receiver = Receiver()
+    async with hooked(gateway_factory, receiver) as gw:
+        endpoint = await register(gw)
+        rotated = (await ops(gw, ROTATE, id=endpoint["endpoint"]["id"]))["rotateWebhookSecret"]
+        await buy(gw, "ROAMIFY")
+        assert await dispatcher(gw).run_once() == 1
+    [received] = receiver.got
+    assert len(received.headers["webhook-signature"].split(" ")) == 2
+    for secret in (rotated["secret"], endpoint["secret"]):
+        assert_signed(received, secret)
 
 
 async def test_after_the_last_retry_a_delivery_fails_and_redelivery_sends_it_again(
