@@ -409,6 +409,7 @@ def create_app(
                     0 if breaker.state.value == "closed" else 1
                 )
             metrics.reconciler_backlog.set(len(await services.ledger.unsettled(limit=10_000)))
+            metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:

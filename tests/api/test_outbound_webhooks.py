@@ -247,9 +247,11 @@ async def test_a_completed_order_is_delivered_once_signed_per_standard_webhooks(
         order = await buy(gw, "ROAMIFY")
         assert order["status"] == "COMPLETED"
         upstream = await gw.upstream_calls()
+        assert "outbound_webhooks_pending 1.0" in (await gw.http.get("/metrics")).text
         assert await dispatcher(gw).run_once() == 1
         assert await dispatcher(gw).run_once() == 0  # delivered: nothing is due any more
         assert await gw.upstream_calls() == upstream  # delivering never calls a provider
+        assert "outbound_webhooks_pending 0.0" in (await gw.http.get("/metrics")).text
     [received] = receiver.got
     assert received.path == "/hooks"
     assert received.headers["content-type"] == "application/json"

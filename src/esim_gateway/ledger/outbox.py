@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -449,6 +449,15 @@ class OutboundStore:
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
             return [DeliveryRecord.from_rows(row, message) for row, message in rows]
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(OutboundDeliveryRow)
+                .where(OutboundDeliveryRow.status == DeliveryStatus.PENDING.value)
+            )
+            return int(count or 0)
 
     async def delivery(self, delivery_id: int) -> DeliveryRecord | None:
         async with self._sessions() as session:
