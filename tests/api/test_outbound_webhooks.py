@@ -25,6 +25,7 @@ from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
 from esim_gateway.ledger.repository import OrderRecord
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
+from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.signing import verify
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
@@ -627,3 +628,18 @@ async def test_the_open_sandbox_lets_its_demo_principal_try_webhooks(gateway: Ga
     )["createWebhookEndpoint"]
     assert created["__typename"] == "WebhookEndpointSecret"
     assert created["endpoint"]["createdBy"] == "sandbox-demo"
+
+
+async def test_one_replica_per_interval_takes_the_watchers_turn(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with hooked(gateway_factory) as gw:
+        watcher = gw.services.extras["esim_watcher"]
+        other = EsimWatcher(
+            gw.ledger.outbound, gw.services.providers, watcher.announcer, interval=3600
+        )
+        start = 7 * 3600.0
+        assert await watcher.take_turn(start)
+        assert not await other.take_turn(start + 1800)  # same interval: already taken
+        assert await other.take_turn(start + 3600)
+        assert not await watcher.take_turn(start + 3601)

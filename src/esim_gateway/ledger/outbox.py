@@ -298,6 +298,15 @@ class OutboundStore:
         except IntegrityError:
             return None
 
+    async def claim_mark(self, subject: str, mark: str) -> bool:
+        """Write a mark alone; False when it was there already (someone else's turn)."""
+        try:
+            async with self._sessions.begin() as session:
+                session.add(OutboundMarkRow(subject=subject, mark=mark, created_at=_now()))
+            return True
+        except IntegrityError:
+            return False
+
     async def marks(self, subject: str) -> set[str]:
         async with self._sessions() as session:
             return set(

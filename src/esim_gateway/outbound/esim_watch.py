@@ -2,7 +2,8 @@
 
 Readings come from three places: a client reading `Esim.usage`, a provider's usage event
 (Roamify `esim`/`usage`), and the watcher loop below, which polls the usage of eSIMs of
-completed orders while some endpoint subscribes to an `esim.*` event. Each threshold
+completed orders while some endpoint subscribes to an `esim.*` event (one replica per
+interval). Each threshold
 (50/80/100 % of the data allowance) and each warning (3 days, 1 day before the plan ends)
 is announced at most once per eSIM, by a mark written with the message
 (`OutboundStore.emit(once=...)`). A reading that jumps past several thresholds announces
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -170,6 +172,12 @@ class EsimWatcher:
                 log.warning("eSIM usage pass failed", exc_info=result)
         return sum(1 for r in results if r is True)
 
+    async def take_turn(self, now: float) -> bool:
+        """Whether this replica makes the pass of the interval `now` falls in: the first
+        replica to write that interval's mark does, the others skip it, so the providers
+        see one usage read per eSIM per interval however many replicas run."""
+        return await self.store.claim_mark("esim-watcher", f"pass:{int(now // self.interval)}")
+
     def start(self) -> None:
         self._background.start()
 
@@ -180,6 +188,7 @@ class EsimWatcher:
         while True:
             await asyncio.sleep(self.interval * (0.8 + 0.4 * random.random()))
             try:
-                await self.run_once()
+                if await self.take_turn(time.time()):
+                    await self.run_once()
             except Exception:
                 log.exception("eSIM watcher pass failed")
