@@ -27,6 +27,11 @@ SANDBOX_SIMPLIFYTRIP_SECRET_KEY = "sk_test_sandbox"  # noqa: S105
 SANDBOX_SIMPLIFYTRIP_CHECKSUM_KEY = "ck_test_sandbox"
 
 
+#: seconds to wait after each failed outbound webhook attempt (the first attempt is
+#: immediate): eight attempts over about 27.5 hours, Standard Webhooks' suggested spread
+DEFAULT_WEBHOOK_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
@@ -175,7 +180,7 @@ class Settings:
     #: outbound webhooks: seconds to wait after each failed attempt (the first is
     #: immediate; about 27.5 h in all), how often each replica looks for due deliveries,
     #: and how long one attempt may take
-    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_SCHEDULE
     webhook_poll_interval: float = 2.0
     webhook_timeout: float = 10.0
     #: how often each replica reads the usage of recent eSIMs for `esim.*` webhooks

@@ -20,18 +20,15 @@ import httpx
 import orjson
 
 from esim_gateway.background import BackgroundLoop
+from esim_gateway.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE
 from esim_gateway.errors import UrlNotAllowed
 from esim_gateway.ledger.outbox import DueDelivery, OutboundStore
 from esim_gateway.outbound.signing import signature_header
 from esim_gateway.outbound.urls import UrlPolicy
 
-__all__ = ["DEFAULT_RETRY_SCHEDULE", "WebhookDispatcher"]
+__all__ = ["WebhookDispatcher"]
 
 log = logging.getLogger("esim_gateway.outbound")
-
-#: seconds to wait after each failed attempt (the first attempt is immediate): eight
-#: attempts over about 27.5 hours, Standard Webhooks' suggested spread
-DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 def _utcnow() -> datetime:
@@ -45,7 +42,7 @@ class WebhookDispatcher:
         client: httpx.AsyncClient,
         policy: UrlPolicy,
         *,
-        retry_schedule: Sequence[float] = DEFAULT_RETRY_SCHEDULE,
+        retry_schedule: Sequence[float] = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
         interval: float = 2.0,
         timeout: float = 10.0,
         batch: int = 50,
