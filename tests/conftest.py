@@ -295,6 +295,13 @@ class _GatewayContext:
         self.headers: dict[str, str] = overrides.pop("headers", {})
         self.tracer_provider: Any = overrides.pop("tracer_provider", None)
         self.timeouts: Any = overrides.pop("timeouts", None)
+        #: outbound webhooks: how they reach receivers, resolve hosts, and whether the
+        #: delivery loop runs (False: the test calls the dispatcher's `run_once`)
+        self.webhook_options: dict[str, Any] = {
+            key: overrides.pop(key)
+            for key in ("webhook_transport", "webhook_resolver", "webhook_dispatch")
+            if key in overrides
+        }
         self.settings = gateway_settings(database_url, **overrides)
 
     async def __aenter__(self) -> Gateway:
@@ -315,6 +322,7 @@ class _GatewayContext:
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
                 timeouts=self.timeouts,
+                **self.webhook_options,
             )
         else:
             app = create_app(
@@ -324,6 +332,7 @@ class _GatewayContext:
                 catalog_refresh=False,
                 tracer_provider=self.tracer_provider,
                 timeouts=self.timeouts,
+                **self.webhook_options,
             )
         self._manager = LifespanManager(app)
         await self._manager.__aenter__()

@@ -34,6 +34,9 @@ from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
+from esim_gateway.outbound.dispatcher import WebhookDispatcher
+from esim_gateway.outbound.esim_watch import EsimWatcher
+from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
 from esim_gateway.persisted import (
     ApqStore,
     MemoryApqStore,
@@ -273,6 +276,9 @@ def create_app(
     tracer_provider: Any | None = None,
     optimised: bool = True,
     freeze_heap: bool = False,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_resolver: Resolver = system_resolver,
+    webhook_dispatch: bool = True,
 ) -> Starlette:
     """Build the gateway. Nothing is connected until the lifespan starts.
 
@@ -281,7 +287,10 @@ def create_app(
     `tracer_provider` (an OpenTelemetry one) receives the spans instead of the configured one;
     `optimised=False` drops the parser, validation and ledger read caches: the naive build
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
-    server process that hosts only this app (see `esim_gateway.heap`).
+    server process that hosts only this app (see `esim_gateway.heap`);
+    `webhook_transport` and `webhook_resolver` replace how outbound webhooks reach their
+    receivers and resolve their host names, and `webhook_dispatch=False` leaves the
+    delivery loop stopped so a test drives `run_once` itself.
 
     Raises `ConfigError` for a configuration that would serve purchases to anyone (see
     `Settings.check_safe_to_serve`): no app, no server.
@@ -378,12 +387,52 @@ def create_app(
         install = InstallServices.create(services)
         services.extras["install"] = install
         reconciler.events = processor
+        webhook_client = httpx.AsyncClient(
+            transport=webhook_transport
+            or httpx.AsyncHTTPTransport(
+                retries=0,
+                # no reuse: connections are opened to checked addresses, and one opened
+                # for one host name must not carry another's delivery
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=0),
+            ),
+            timeout=httpx.Timeout(settings.webhook_timeout),
+            headers={"user-agent": "esim-gateway-webhooks/0.1"},
+            follow_redirects=False,  # a redirect could point into a private network
+        )
+        resources.clients.append(webhook_client)
+        dispatcher = WebhookDispatcher(
+            ledger.outbound,
+            webhook_client,
+            UrlPolicy(live=not settings.is_sandbox, resolve=webhook_resolver),
+            retry_schedule=settings.webhook_retry_schedule,
+            interval=settings.webhook_poll_interval,
+            timeout=settings.webhook_timeout,
+        )
+        services.extras["webhook_dispatcher"] = dispatcher
+        services.extras["esim_announcer"] = processor.announcer
+        watcher = EsimWatcher(
+            ledger.outbound,
+            providers,
+            processor.announcer,
+            interval=settings.usage_poll_interval,
+        )
+        services.extras["esim_watcher"] = watcher
+        services.extras["webhook_policy"] = dispatcher.policy
+
+        async def wake_dispatcher(topic: str, message: str) -> None:
+            if topic.startswith("order:"):
+                dispatcher.wake()
+
+        ledger.listeners.append(wake_dispatcher)
         app.state.services = services
         view.services = services
         if freeze_heap:
             freeze_long_lived()
         reconciler.start()
         scheduler.start()
+        if webhook_dispatch:
+            dispatcher.start()
+            watcher.start()
         if catalog_refresh:
             catalog.start()
         rates = BackgroundLoop(
@@ -404,6 +453,8 @@ def create_app(
             await rates.stop()
             await reconciler.stop()
             await scheduler.stop()
+            await dispatcher.stop()
+            await watcher.stop()
             await driver.shutdown()
             await broker.stop()
             if sandboxes is not None:
@@ -421,6 +472,7 @@ def create_app(
                     0 if breaker.state.value == "closed" else 1
                 )
             metrics.reconciler_backlog.set(len(await services.ledger.unsettled(limit=10_000)))
+            metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:

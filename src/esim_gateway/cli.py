@@ -1,4 +1,4 @@
-"""`esim-gateway serve | sandbox | export-schema | migrate | healthcheck`."""
+"""`esim-gateway serve | sandbox | export-schema | migrate | healthcheck | webhook-receiver`."""
 
 from __future__ import annotations
 
@@ -173,6 +173,20 @@ def healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def webhook_receiver(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from esim_gateway.outbound.receiver import create_receiver
+
+    print(
+        f"webhook receiver: POST http://{args.host}:{args.port}/ (any path); verified"
+        " deliveries are printed one JSON line each",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_receiver(args.secret), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="esim-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--timeout", type=float, default=2.0)
     p.set_defaults(func=healthcheck)
+    p = commands.add_parser(
+        "webhook-receiver", help="print outbound webhooks whose signature checks out (sandbox)"
+    )
+    p.add_argument("--secret", required=True, help="the endpoint's whsec_... secret")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8200)
+    p.set_defaults(func=webhook_receiver)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -49,6 +49,11 @@ def is_simulator_url(url: str) -> bool:
     return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(_SIMULATOR_SUFFIX)
 
 
+#: seconds to wait after each failed outbound webhook attempt (the first attempt is
+#: immediate): eight attempts over about 27.5 hours, Standard Webhooks' suggested spread
+DEFAULT_WEBHOOK_RETRY_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
 
@@ -234,6 +239,16 @@ class Settings:
     install_links_per_hour: int = 30
     install_page_views_per_minute: int = 60
 
+    #: outbound webhooks: seconds to wait after each failed attempt (the first is
+    #: immediate; about 27.5 h in all), how often each replica looks for due deliveries,
+    #: and how long one attempt may take
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_SCHEDULE
+    webhook_poll_interval: float = 2.0
+    webhook_timeout: float = 10.0
+    #: how often each replica reads the usage of recent eSIMs for `esim.*` webhooks
+    #: (only while an endpoint subscribes to one)
+    usage_poll_interval: float = 3600.0
+
     @property
     def quiet_periods(self) -> dict[str, float]:
         """Provider value -> quiet period in seconds."""
@@ -405,6 +420,22 @@ class Settings:
         flag("BATCHING", "batching")
         flag("TRUSTED_DOCUMENTS_ONLY", "trusted_documents_only")
         flag("TRUSTED_DOCUMENTS_EXEMPT_OPERATORS", "trusted_documents_exempt_operators")
+        number("WEBHOOK_POLL_INTERVAL", "webhook_poll_interval", float, 0.05)
+        number("WEBHOOK_TIMEOUT", "webhook_timeout", float, 0.1)
+        number("USAGE_POLL_INTERVAL", "usage_poll_interval", float, 1)
+        raw_schedule = get("WEBHOOK_RETRY_SCHEDULE")
+        if raw_schedule is not None:
+            try:
+                schedule = tuple(float(p) for p in raw_schedule.split(",") if p.strip())
+            except ValueError:
+                schedule = (-1.0,)
+            # a delay under 0.1 s would turn a failing receiver into a busy loop
+            if not schedule or any(delay < 0.1 for delay in schedule):
+                raise ConfigError(
+                    f"{PREFIX}WEBHOOK_RETRY_SCHEDULE={raw_schedule!r} must be seconds,"
+                    " comma-separated, e.g. 5,300,1800"
+                )
+            kwargs["webhook_retry_schedule"] = schedule
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")

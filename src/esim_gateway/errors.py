@@ -16,6 +16,8 @@ them through, and the schema turns the expected ones into union members.
     +-- ResourceNotFound                no such order / eSIM / package *for this caller*
     +-- Forbidden                       authenticated, but not allowed
     +-- Unauthenticated                 no or bad credentials
+    +-- UnknownEvent                    a webhook event name we do not send
+    +-- UrlNotAllowed                   a webhook receiver URL we will not call
 
 Messages never carry secrets: tokens, checksum keys, activation codes, LPA strings,
 PIN or PUK. Provider messages are passed through `redact()` before they are stored.
@@ -41,7 +43,9 @@ __all__ = [
     "QuoteExpired",
     "ResourceNotFound",
     "Unauthenticated",
+    "UnknownEvent",
     "UnsupportedOperation",
+    "UrlNotAllowed",
     "redact",
 ]
 
@@ -203,3 +207,18 @@ class PriceChanged(GatewayError):
         self.quoted_amount = quoted_amount
         self.current_amount = current_amount
         self.currency = currency
+
+
+class UnknownEvent(GatewayError):
+    def __init__(self, event: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"Unknown event {event!r}; known events: {', '.join(known)}.")
+        self.event = event
+
+
+class UrlNotAllowed(GatewayError):
+    """A receiver URL refused (scheme, host, or an address inside a private network)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"This URL is not allowed: {reason}.")
+        self.url = url
+        self.reason = reason

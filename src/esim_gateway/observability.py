@@ -249,6 +249,11 @@ class Metrics:
             ["provider"],
             registry=r,
         )
+        self.outbound_pending = Gauge(
+            "outbound_webhooks_pending",
+            "Outbound webhook deliveries waiting to be sent or retried",
+            registry=r,
+        )
         self.webhooks = Counter(
             "webhook_deliveries",
             "Webhook deliveries by provider and answer",

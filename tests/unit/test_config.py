@@ -116,3 +116,25 @@ def test_quote_validity_and_the_scheduling_horizon_are_configurable() -> None:
     assert settings.scheduler_interval == 1.5
     with pytest.raises(ConfigError, match="ESIM_GATEWAY_SCHEDULE_HORIZON_DAYS"):
         Settings.from_mapping({"ESIM_GATEWAY_SCHEDULE_HORIZON_DAYS": "soon"})
+
+
+def test_outbound_webhook_settings_default_to_more_than_a_day_of_retries() -> None:
+    settings = Settings.from_mapping({})
+    assert sum(settings.webhook_retry_schedule) >= 24 * 3600
+    parsed = Settings.from_mapping(
+        {
+            "ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": "1, 2.5,60",
+            "ESIM_GATEWAY_WEBHOOK_POLL_INTERVAL": "0.5",
+            "ESIM_GATEWAY_WEBHOOK_TIMEOUT": "3",
+            "ESIM_GATEWAY_USAGE_POLL_INTERVAL": "600",
+        }
+    )
+    assert parsed.webhook_retry_schedule == (1.0, 2.5, 60.0)
+    assert (parsed.webhook_poll_interval, parsed.webhook_timeout) == (0.5, 3.0)
+    assert parsed.usage_poll_interval == 600.0
+
+
+@pytest.mark.parametrize("schedule", ["5,soon", "-1,5", "5,0", ",,"])
+def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):
+        Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": schedule})

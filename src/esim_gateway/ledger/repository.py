@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from esim_gateway.ledger.outbox import OutboundStore, enqueue_order_event
 from esim_gateway.ledger.tables import (
     CatalogSnapshotRow,
     DuplicatePurchaseRow,
@@ -326,6 +327,8 @@ class Ledger:
         #: through `invalidate` (LISTEN/NOTIFY), so staleness is bounded by the TTL
         self.read_cache_ttl = read_cache_ttl
         self._read_cache: OrderedDict[str, tuple[float, OrderRecord]] = OrderedDict()
+        #: outbound webhooks; order events are written by `update` in its transaction
+        self.outbound = OutboundStore(self._sessions)
 
     def _remember(self, record: OrderRecord) -> None:
         if self.read_cache_ttl <= 0:
@@ -444,9 +447,12 @@ class Ledger:
                 key in changes and getattr(row, key) != changes[key]
                 for key in ("state", "step", "provider_status")
             )
+            previous_state = row.state
             for key, value in changes.items():
                 setattr(row, key, value)
             row.updated_at = now
+            # the webhook announcing this change commits with it, or not at all
+            await enqueue_order_event(session, row, previous_state, now)
             if moved or note:
                 session.add(_history(row, now, note))
             record = OrderRecord.from_row(row)
@@ -468,6 +474,7 @@ class Ledger:
         """
         now = _now()
         async with self._sessions.begin() as session:
+            before = await session.scalar(select(OrderRow.state).where(OrderRow.id == order_id))
             result = await session.execute(
                 update(OrderRow)
                 .where(OrderRow.id == order_id, OrderRow.step == expected.value)
@@ -478,6 +485,8 @@ class Ledger:
                 return None
             row = await session.get(OrderRow, order_id, populate_existing=True)
             assert row is not None
+            # a scheduled order refused at its time is an order.failed like any other
+            await enqueue_order_event(session, row, str(before), now)
             session.add(_history(row, now, note))
             record = OrderRecord.from_row(row)
         return await self._committed(record)
@@ -771,6 +780,7 @@ class Ledger:
     async def delete_all(self) -> None:
         """Tests only: start from an empty ledger."""
         self._read_cache.clear()
+        await self.outbound.delete_all()
         async with self._sessions.begin() as session:
             for table in (
                 WebhookEventRow,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -28,6 +29,10 @@ __all__ = [
     "InstallLinkRow",
     "OrderEventRow",
     "OrderRow",
+    "OutboundDeliveryRow",
+    "OutboundEndpointRow",
+    "OutboundMarkRow",
+    "OutboundMessageRow",
     "QuoteRow",
     "WebhookEventRow",
 ]
@@ -203,3 +208,79 @@ class InstallLinkRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class OutboundEndpointRow(Base):
+    """A receiver an operator registered for our outbound webhooks."""
+
+    __tablename__ = "outbound_endpoints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: Standard Webhooks secret (`whsec_` + base64); needed in clear to sign
+    secret: Mapped[str] = mapped_column(String(100))
+    #: the secret before the last rotation, still signed with until `previous_expires`
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_expires: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboundMessageRow(Base):
+    """The outbox: one row per event, written in the transaction that changed the state."""
+
+    __tablename__ = "outbound_messages"
+
+    #: the `webhook-id` receivers deduplicate on: the same for every attempt and replay
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: what the event is about (an order id, an ICCID, a provider): deliveries of one
+    #: subject to one endpoint go out in the order their messages were written
+    subject: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboundDeliveryRow(Base):
+    """One message to one endpoint: its state, attempts and next try."""
+
+    __tablename__ = "outbound_deliveries"
+    __table_args__ = (
+        Index("ix_outbound_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_outbound_deliveries_sequence", "endpoint_id", "subject", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound_endpoints.id", ondelete="CASCADE")
+    )
+    subject: Mapped[str] = mapped_column(String(100))
+    #: PENDING | DELIVERED | FAILED (retries exhausted)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: attempts since the delivery was (re)queued: indexes the backoff schedule
+    round_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OutboundMarkRow(Base):
+    """Events that must fire once per subject (a usage threshold, an expiry warning, a
+    provider balance alert): inserting the mark is what makes the second emit a no-op."""
+
+    __tablename__ = "outbound_marks"
+
+    subject: Mapped[str] = mapped_column(String(100), primary_key=True)
+    mark: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -76,6 +76,11 @@ class QuoteExpiredError(Error):
     expired_at: datetime
 
 
+@strawberry.type(description="Not an event the gateway sends; nothing was changed.")
+class UnknownEventError(Error):
+    event: str
+
+
 @strawberry.type(
     description=(
         "The price of the quoted order moved since the quote; nothing was bought (the"
@@ -88,6 +93,17 @@ class PriceChangedError(Error):
     quoted_total: Decimal
     current_total: Decimal
     currency: str
+
+
+@strawberry.type(
+    description=(
+        "The gateway will not deliver webhooks to this URL (live mode: https only, and"
+        " never to a private, loopback or link-local address); nothing was changed."
+    )
+)
+class UrlNotAllowedError(Error):
+    url: str
+    reason: str
 
 
 def provider_error_from(exc: errors.ProviderFailure, order_id: str | None = None) -> ProviderError:
@@ -201,6 +217,22 @@ class PriceChangedHandler(strawberry.ExceptionHandler[errors.PriceChanged, Price
         )
 
 
+class UnknownEventHandler(strawberry.ExceptionHandler[errors.UnknownEvent, UnknownEventError]):
+    def handle(
+        self, exception: errors.UnknownEvent, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> UnknownEventError:
+        return UnknownEventError(message=exception.message, event=exception.event)
+
+
+class UrlNotAllowedHandler(strawberry.ExceptionHandler[errors.UrlNotAllowed, UrlNotAllowedError]):
+    def handle(
+        self, exception: errors.UrlNotAllowed, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> UrlNotAllowedError:
+        return UrlNotAllowedError(
+            message=exception.message, url=exception.url, reason=exception.reason
+        )
+
+
 EXCEPTION_HANDLERS = (
     ProviderFailureHandler(),
     InvalidInputHandler(),
@@ -210,6 +242,8 @@ EXCEPTION_HANDLERS = (
     IdempotencyHandler(),
     QuoteExpiredHandler(),
     PriceChangedHandler(),
+    UnknownEventHandler(),
+    UrlNotAllowedHandler(),
 )
 
 ERROR_TYPES = (
@@ -221,4 +255,6 @@ ERROR_TYPES = (
     ProviderError,
     QuoteExpiredError,
     PriceChangedError,
+    UnknownEventError,
+    UrlNotAllowedError,
 )

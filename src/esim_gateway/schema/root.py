@@ -51,6 +51,7 @@ from esim_gateway.schema.types import (
     esim_from,
     package_from,
 )
+from esim_gateway.schema.webhooks import WebhookMutations, WebhookQueries
 
 GInfo = Info[Context, None]
 
@@ -237,7 +238,7 @@ def _order_or_failure(outcome: mutations.MutationOutcome) -> Order | ProviderErr
 
 
 @strawberry.type
-class Query:
+class Query(WebhookQueries):
     @strawberry.field(description="Any object by its global id (Order, Package, Esim).")
     async def node(self, info: GInfo, id: strawberry.ID) -> relay.Node | None:
         try:
@@ -430,7 +431,7 @@ def _destination(d: catalog_resolvers.Destination) -> DestinationType:
 
 
 @strawberry.type
-class Mutation(InstallLinkMutations):
+class Mutation(InstallLinkMutations, WebhookMutations):
     @strawberry.mutation(
         description=(
             "Buy eSIMs. Returns within the configured deadline: an order whose eSIMs are not"

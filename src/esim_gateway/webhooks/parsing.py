@@ -9,14 +9,16 @@ a new event with a recycled id does not.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from esim_gateway.ledger.repository import StoredEvent
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.providers.base import EsimUsage, ProviderName
 
-__all__ = ["MalformedEvent", "parse_roamify", "parse_simplifytrip"]
+__all__ = ["MalformedEvent", "parse_roamify", "parse_simplifytrip", "roamify_usage"]
 
 #: Roamify's type pages and its overview disagree on the spelling (providers.md 1.6)
 ROAMIFY_TYPE_ALIASES = {"esim_status": "status", "esim_usage": "usage"}
@@ -83,4 +85,38 @@ def parse_simplifytrip(body: Any) -> StoredEvent:
         reference=reference,
         iccid=None,
         body=body,
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def roamify_usage(event: StoredEvent) -> EsimUsage | None:
+    """The usage reading inside a Roamify `esim`/`usage` event (data in MB; `end` is the
+    plan's end in Unix seconds), or None for any other event or a malformed one."""
+    if event.provider is not ProviderName.ROAMIFY or event.event_type != "esim/usage":
+        return None
+    data = event.body.get("data")
+    usage = data.get("usage_data") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(usage, dict) or event.iccid is None:
+        return None
+    unlimited = usage.get("isUnlimited") is True
+    allowed, remaining = _decimal(usage.get("allowed_data")), _decimal(usage.get("remaining_data"))
+    end = data.get("end")
+    used = None if unlimited or allowed is None or remaining is None else allowed - remaining
+    return EsimUsage(
+        provider=ProviderName.ROAMIFY,
+        iccid=event.iccid,
+        status=_str(data.get("status")),
+        unlimited=unlimited,
+        data_allowed_mb=None if unlimited else allowed,
+        data_used_mb=used,
+        data_remaining_mb=None if unlimited else remaining,
+        plan_end=datetime.fromtimestamp(end, UTC) if isinstance(end, int) and end > 0 else None,
     )

@@ -8,13 +8,17 @@ Events for orders we do not know yet stay `unmatched` and are retried by the rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from esim_gateway.errors import GatewayError
 from esim_gateway.ledger.repository import Ledger, StoredEvent
 from esim_gateway.live import LocalBroker
+from esim_gateway.outbound.esim_watch import EsimAnnouncer
+from esim_gateway.outbound.events import PROVIDER_BALANCE_LOW
 from esim_gateway.providers.base import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.webhooks.parsing import roamify_usage
 
 __all__ = ["EventProcessor"]
 
@@ -28,6 +32,8 @@ class EventProcessor:
         self.ledger = ledger
         self.driver = driver
         self.broker = broker
+        #: usage thresholds and expiry warnings carried by provider usage events
+        self.announcer = EsimAnnouncer(ledger.outbound)
 
     async def process(self, event: StoredEvent) -> str:
         try:
@@ -45,6 +51,16 @@ class EventProcessor:
             owner = await self.ledger.order_for_iccid(event.iccid)
             if owner is not None:
                 await self.broker.publish(f"esim:{event.iccid}", owner.id)
+            reading = roamify_usage(event)
+            if reading is not None and owner is not None:
+                order = (owner.id, owner.owner)
+
+                async def lookup() -> tuple[str, str]:
+                    return order
+
+                await self.announcer.observe(reading, lookup, source="provider_event")
+        if event.event_type in BALANCE_EVENTS[:2]:
+            await self._announce_low_balance(event)
         if event.event_type in BALANCE_EVENTS or event.event_type.startswith("affiliate/"):
             return "applied"
         if event.reference is None:
@@ -56,6 +72,25 @@ class EventProcessor:
             return "unmatched"
         await self.driver.refresh(record)
         return "applied"
+
+    async def _announce_low_balance(self, event: StoredEvent) -> None:
+        """`provider.balance_low`, once per provider event (a redelivered or reprocessed
+        event carries the same key, so its mark is already there)."""
+        data = event.body.get("data")
+        data = data if isinstance(data, dict) else {}
+        await self.ledger.outbound.emit(
+            PROVIDER_BALANCE_LOW,
+            f"provider:{event.provider.value}",
+            {
+                "provider": event.provider.value.upper(),
+                "kind": event.event_type.partition("/")[2],
+                "balance": data.get("balance"),
+                "threshold": data.get("threshold"),
+                "thresholdPercentage": data.get("threshold_percentage"),
+                "currency": data.get("currency"),
+            },
+            once="balance:" + hashlib.sha256(event.event_key.encode()).hexdigest()[:48],
+        )
 
     async def process_pending(self, *, limit: int = 100) -> int:
         """Apply what is stored but not applied yet (after a crash, or an order that
