@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from esim_gateway.config import Settings
+
+__all__ = ["main", "server_options"]
 
 
 def _settings() -> object:
@@ -20,6 +24,18 @@ def _settings() -> object:
         raise SystemExit(2) from None
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the gateway, one process or N workers alike. Its access line
+    is off unless asked for: ours (`esim_gateway.access`) says more, once per request."""
+    return {
+        "log_level": settings.log_level.lower(),
+        "access_log": settings.library_access_logs_enabled,
+        "proxy_headers": True,
+        "log_config": None,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -29,7 +45,7 @@ def serve(args: argparse.Namespace) -> int:
     assert isinstance(settings, Settings)
     from esim_gateway.observability import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, library_access_logs=settings.library_access_logs_enabled)
     host = args.host or settings.host
     port = args.port or settings.port
     if args.workers > 1:
@@ -39,10 +55,7 @@ def serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             workers=args.workers,
-            log_level=settings.log_level.lower(),
-            proxy_headers=True,
-            log_config=None,
-            timeout_graceful_shutdown=30,
+            **server_options(settings),
         )
         return 0
     from esim_gateway.app import create_app
@@ -54,10 +67,7 @@ def serve(args: argparse.Namespace) -> int:
         app,
         host=host,
         port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        log_config=None,
-        timeout_graceful_shutdown=30,
+        **server_options(settings),
     )
     return 0
 

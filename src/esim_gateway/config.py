@@ -172,6 +172,9 @@ class Settings:
     #: by our own exporter to an OTLP/HTTP traces endpoint when one is given
     otel_enabled: bool = False
     otel_endpoint: str | None = None
+    #: uvicorn's access line and httpx's line per provider call, besides our own access
+    #: line; None: only at DEBUG (three lines per request cost CPU and say little more)
+    library_access_logs: bool | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -184,6 +187,12 @@ class Settings:
     @property
     def graphiql_enabled(self) -> bool:
         return self.is_sandbox if self.graphiql is None else self.graphiql
+
+    @property
+    def library_access_logs_enabled(self) -> bool:
+        if self.library_access_logs is None:
+            return self.log_level == "DEBUG"
+        return self.library_access_logs
 
     def with_sandbox_credentials(self) -> Settings:
         """Sandbox mode: fill unset credentials with the documented sandbox ones."""
@@ -272,6 +281,7 @@ class Settings:
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")
+        flag("LIBRARY_ACCESS_LOGS", "library_access_logs")
         url("OTEL_ENDPOINT", "otel_endpoint")
         url("ROAMIFY_BASE_URL", "roamify_base_url")
         url("SIMPLIFYTRIP_BASE_URL", "simplifytrip_base_url")

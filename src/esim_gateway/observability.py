@@ -110,12 +110,24 @@ def redact_event(
     return event
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True, handler: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO",
+    *,
+    json: bool = True,
+    handler: bool = True,
+    library_access_logs: bool | None = None,
+) -> None:
     """JSON lines on stderr for structlog and stdlib loggers alike.
 
     `handler=False` routes structlog into stdlib logging without installing a stderr
     handler (tests: pytest's own log capture then sees every record).
+    `library_access_logs` lets httpx write its INFO line per provider call (our access
+    line already counts and times them); None: only at DEBUG. uvicorn's access line is
+    the server's to switch (`server_options`).
     """
+    if library_access_logs is None:
+        library_access_logs = level.upper() == "DEBUG"
+    logging.getLogger("httpx").setLevel(logging.NOTSET if library_access_logs else logging.WARNING)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
