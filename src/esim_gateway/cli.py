@@ -74,16 +74,13 @@ def serve(args: argparse.Namespace) -> int:
 
 def sandbox(args: argparse.Namespace) -> int:
     import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
 
+    from esim_gateway.sandbox import standalone_app
     from esim_gateway.sandbox.roamify import create_roamify_sandbox
     from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 
-    roamify = create_roamify_sandbox()
-    simplifytrip = create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
-    app = Starlette(
-        routes=[Mount("/roamify", app=roamify.app), Mount("/simplifytrip", app=simplifytrip.app)]
+    app = standalone_app(
+        create_roamify_sandbox(), create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
     )
     print(
         f"Roamify sandbox:      http://{args.host}:{args.port}/roamify/api/...  "
