@@ -235,6 +235,60 @@ def _load_section(
     )
 
 
+def _peer_section(result: dict[str, Any]) -> str:
+    """Issue 12: the gateway, GraphQL Mesh and the bare endpoint side by side."""
+    p1 = result["p1_p4"]
+    c1, c10 = p1[1], p1[10]
+    shared = result["single_flight"]
+    waves = ", ".join(str(n) for n in shared["upstream_calls"])
+    coalescing = (
+        "### Goal 3: identical reads in flight at once, across requests\n\n"
+        f"{shared['size']} concurrent `order(id)` for one order, {len(shared['upstream_calls'])}"
+        f" waves, {shared['latency_ms']:.0f} ms of provider latency: upstream reads per wave"
+        f" {waves}. Target one per wave:"
+        f" {_verdict(all(n == 1 for n in shared['upstream_calls']))}. (Mesh and the bare"
+        " endpoint send one upstream call per request: 100 per wave.)\n"
+    )
+    if "mesh" not in c1:
+        return (
+            "## Against the best generic gateway (P11, issue 12)\n\n"
+            "GraphQL Mesh was not run: `node` or `bench/mesh/node_modules` is missing"
+            " (`make bench` runs `npm ci` there when npm is present).\n\n" + coalescing
+        )
+    rows = "\n".join(
+        f"| {label} | {c1[name].p50_ms:.2f} ms | {c1[name].rps:.0f} | {c10[name].p50_ms:.2f} ms"
+        f" | {c10[name].rps:.0f} |"
+        for name, label in (
+            ("direct", "bare Starlette + httpx(aiohttp), same upstream call"),
+            ("mesh", "GraphQL Mesh (Hive Gateway, OpenAPI source, defaults)"),
+            ("gateway", "esim-gateway `order(id) { status items { packageId quantity } }`"),
+        )
+    )
+    throughput_ok = c10["gateway"].rps >= c10["mesh"].rps
+    latency_ok = c1["gateway"].p50_ms <= c1["mesh"].p50_ms
+    stretch_rps = c10["gateway"].rps / c10["direct"].rps
+    stretch_p50 = c1["gateway"].p50_ms / c1["direct"].p50_ms
+    return (
+        "## Against the best generic gateway (P11, issue 12)\n\n"
+        "The same order lookup through three servers, each one process pinned to core 0,"
+        " loaded in turn in the interleaved runs above, against the same simulator. At"
+        " concurrency 10 each connection reads an order of its own, on every server, so"
+        " every request reaches the upstream once (the gateway would otherwise share"
+        " identical reads in flight, goal 3). Mesh: `@graphql-mesh/compose-cli` +"
+        " `@omnigraph/openapi` over `bench/mesh/roamify-order.openapi.json`, served by"
+        " `@graphql-hive/gateway` (versions pinned in `bench/mesh/package-lock.json`).\n\n"
+        "| server | c=1 p50 | c=1 req/s | c=10 p50 | c=10 req/s |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        f"{rows}\n\n"
+        f"Goal 1: throughput at c=10 >= Mesh's ({c10['gateway'].rps / c10['mesh'].rps:.2f}x):"
+        f" {_verdict(throughput_ok)}; p50 at c=1 <= Mesh's"
+        f" ({c1['gateway'].p50_ms / c1['mesh'].p50_ms:.2f}x): {_verdict(latency_ok)}."
+        f" Stretch: >= 75 % of bare at c=10 ({stretch_rps:.0%}): {_verdict(stretch_rps >= 0.75)};"
+        f" p50 <= 1.3x bare at c=1 ({stretch_p50:.2f}x): {_verdict(stretch_p50 <= 1.3)}.\n\n"
+        + coalescing
+    )
+
+
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "3"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
@@ -255,6 +309,8 @@ def main() -> int:
         + _micro_section(micro_result)
         + "\n"
         + _load_section(load_result, seconds, runs, micro_result)
+        + "\n"
+        + _peer_section(load_result)
     )
     print(f"wrote {out}")
     return 0
