@@ -224,16 +224,31 @@ class Providers:
         return await self._read(name, call)
 
     async def _read(self, name: ProviderName, call: Callable[[], Awaitable[T]]) -> T:
+        # The first attempt runs bare: a stamina retry context costs ~100 us to build
+        # (budget line "provider registry"), and most reads succeed the first time.
+        # A failure worth retrying hands over to stamina, replayed as its first attempt,
+        # so backoff, Retry-After and the budget apply exactly as they always did.
+        started = time.monotonic()
+        try:
+            return await self._once(name, call)
+        except Exception as exc:
+            budget = self.retry.read_budget - (time.monotonic() - started)
+            if self.retry.attempts <= 1 or budget <= 0 or not _retry_hook(exc):
+                raise
+            failure: Exception | None = exc
         policy = self.retry
         async for attempt in stamina.retry_context(
             on=_retry_hook,
             attempts=policy.attempts,
-            timeout=policy.read_budget,
+            timeout=budget,
             wait_initial=policy.wait_initial,
             wait_max=policy.wait_max,
             wait_jitter=policy.wait_jitter,
         ):
             with attempt:
+                if failure is not None:
+                    replayed, failure = failure, None
+                    raise replayed
                 return await self._once(name, call)
         raise AssertionError("unreachable")  # pragma: no cover
 
