@@ -77,8 +77,25 @@ async def order(request):
 async def hello(request):
     return JSONResponse({"data": {"__typename": "Query"}})
 
-app = Starlette(routes=[Route("/order", order), Route("/hello", hello)])
+# goal 2 of issue 12: the same ledger row the gateway answers `order(id)` from, read by a
+# plain endpoint with the same driver (SQLAlchemy Core over aiosqlite)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ledger = create_async_engine(os.environ["LEDGER_URL"])
+ROW = text("SELECT id, state, reference, idempotency_key, created_at FROM orders WHERE id = :id")
+
+async def row(request):
+    async with ledger.connect() as conn:
+        found = (await conn.execute(ROW, {"id": request.query_params["id"]})).mappings().first()
+    order = {"id": found["id"], "status": found["state"].upper(), "reference": found["reference"],
+             "idempotencyKey": found["idempotency_key"], "createdAt": str(found["created_at"])}
+    return JSONResponse({"data": {"order": order}})
+
+app = Starlette(routes=[Route("/order", order), Route("/hello", hello), Route("/row", row)])
 """
+LEDGER_QUERY = """query Order($id: ID!) { order(id: $id) { ... on Order { id status reference
+  idempotencyKey createdAt } } }"""
 
 NAIVE_APP = """
 from esim_gateway.app import create_app
@@ -362,7 +379,7 @@ def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict
             ),
             _process(
                 _pinned(0, [*uvicorn, "bare_app:app", "--port", str(bare)]),
-                {**env, "UPSTREAM": upstream},
+                {**env, "UPSTREAM": upstream, "LEDGER_URL": f"sqlite+aiosqlite:///{tmp}/tuned.db"},
                 f"http://127.0.0.1:{bare}/hello",
             ) as bare_pid,
             contextlib.ExitStack() as peers,
@@ -473,6 +490,19 @@ async def _measure(
     for concurrency in (1, 10):
         overhead[concurrency] = await _cells(subjects, concurrency, seconds, runs)
     shared = await _single_flight(servers, orders[10]["id"])
+    ledger_only = await _cells(
+        {
+            "row": Target.get(servers.bare, f"/row?id={_uuid(orders[0]['id'])}"),
+            "gateway": Target.post(
+                servers.gateway,
+                "/graphql",
+                {"query": LEDGER_QUERY, "variables": {"id": orders[0]["id"]}},
+            ),
+        },
+        1,
+        seconds,
+        runs,
+    )
     trivial = await _cells({"plain": plain, "gateway": hello}, 10, seconds, runs)
     naive_cells = await _cells({"tuned": gateway, "naive": naive}, 10, seconds, runs)
 
@@ -507,6 +537,7 @@ async def _measure(
     return {
         "p1_p4": overhead,
         "single_flight": shared,
+        "ledger_only": ledger_only,
         "p3": trivial,
         "naive": naive_cells,
         "p5": {
@@ -529,6 +560,13 @@ async def _measure(
         "p2_upstream_calls": p2,
         "batch": batch,
     }
+
+
+def _uuid(global_id: str) -> str:
+    """The ledger's row id inside an `Order` global id."""
+    from esim_gateway.schema.ids import parse_order_id
+
+    return parse_order_id(global_id)
 
 
 async def _single_flight(
