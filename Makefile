@@ -38,7 +38,11 @@ check: lint typecheck test
 schema: $(STAMP)
 	$(BIN)/esim-gateway export-schema schema.graphql
 
-bench: $(STAMP)
+# The GraphQL Mesh peer of the load benchmark (skipped by it when node is missing).
+bench/mesh/node_modules/.package-lock.json: bench/mesh/package-lock.json
+	-command -v npm >/dev/null && cd bench/mesh && npm ci --no-audit --no-fund --loglevel=error
+
+bench: $(STAMP) bench/mesh/node_modules/.package-lock.json
 	$(BIN)/python -m bench
 
 clean:

@@ -12,6 +12,11 @@ fixed arrival rate for tail latency. Each cell: a warm-up, then `runs` interleav
 median reported.
 
 * P1/P4: `order(id)` vs the bare endpoint, concurrency 1 and 10.
+* P11 (issue 12): the same against GraphQL Mesh (Hive Gateway serving an OpenAPI
+  description of the order endpoint, `bench/mesh`), when node and its packages are there.
+  At concurrency 10 each connection reads an order of its own on every server, so every
+  request reaches the upstream once (the gateway would share identical reads in flight).
+* single flight: 100 concurrent `order(id)` for one order, upstream calls per wave.
 * P3: `{ __typename }` vs a plain Starlette JSON endpoint.
 * P5: gateway requests per CPU-second of its process, at saturation.
 * naive: the tuned gateway vs the naive build (no parser/validation/ledger caches, httpx's
@@ -36,7 +41,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -72,8 +77,25 @@ async def order(request):
 async def hello(request):
     return JSONResponse({"data": {"__typename": "Query"}})
 
-app = Starlette(routes=[Route("/order", order), Route("/hello", hello)])
+# goal 2 of issue 12: the same ledger row the gateway answers `order(id)` from, read by a
+# plain endpoint with the same driver (SQLAlchemy Core over aiosqlite)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ledger = create_async_engine(os.environ["LEDGER_URL"])
+ROW = text("SELECT id, state, reference, idempotency_key, created_at FROM orders WHERE id = :id")
+
+async def row(request):
+    async with ledger.connect() as conn:
+        found = (await conn.execute(ROW, {"id": request.query_params["id"]})).mappings().first()
+    order = {"id": found["id"], "status": found["state"].upper(), "reference": found["reference"],
+             "idempotencyKey": found["idempotency_key"], "createdAt": str(found["created_at"])}
+    return JSONResponse({"data": {"order": order}})
+
+app = Starlette(routes=[Route("/order", order), Route("/hello", hello), Route("/row", row)])
 """
+LEDGER_QUERY = """query Order($id: ID!) { order(id: $id) { ... on Order { id status reference
+  idempotencyKey createdAt } } }"""
 
 NAIVE_APP = """
 from esim_gateway.app import create_app
@@ -82,6 +104,10 @@ from esim_gateway.config import Settings
 def create():
     return create_app(Settings.from_env(), optimised=False)
 """
+
+MESH_QUERY = """query Order($id: String!) { order(orderId: $id) {
+  ... on OrderEnvelope { data { status items { packageId } } } } }"""
+MESH_DIR = Path(__file__).resolve().parent / "mesh"
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
 
@@ -95,12 +121,14 @@ class Target:
     request: bytes  # the whole request, sent as is on a kept-alive connection
 
     @classmethod
-    def post(cls, port: int, path: str, payload: dict[str, Any]) -> Target:
+    def post(
+        cls, port: int, path: str, payload: dict[str, Any], *, authorization: bool = True
+    ) -> Target:
         """A GraphQL POST, as an app would send it (with its API key)."""
         body = json.dumps(payload).encode()
+        auth = f"Authorization: {AUTH['authorization']}\r\n" if authorization else ""
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: {AUTH['authorization']}\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return cls(port, head.encode() + body)
@@ -153,13 +181,19 @@ def _summary(latencies: list[float], elapsed: float, errors: int) -> Run:
     )
 
 
-async def closed_loop(target: Target, concurrency: int, seconds: float) -> Run:
-    connections = [await Connection.open(target.port) for _ in range(concurrency)]
+Targets = Target | tuple[Target, ...]
+
+
+async def closed_loop(targets: Targets, concurrency: int, seconds: float) -> Run:
+    """`concurrency` connections sending back to back; with several targets, connection
+    i sends target i (modulo their number): one resource per connection."""
+    each = targets if isinstance(targets, tuple) else (targets,)
+    connections = [await Connection.open(each[0].port) for _ in range(concurrency)]
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
 
-    async def worker(connection: Connection) -> None:
+    async def worker(connection: Connection, target: Target) -> None:
         nonlocal errors
         while time.perf_counter() < stop:
             started = time.perf_counter()
@@ -168,7 +202,7 @@ async def closed_loop(target: Target, concurrency: int, seconds: float) -> Run:
             errors += not ok
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in connections))
+    await asyncio.gather(*(worker(c, each[i % len(each)]) for i, c in enumerate(connections)))
     elapsed = time.perf_counter() - began
     for connection in connections:
         connection.close()
@@ -271,6 +305,26 @@ def rss_mb(pid: int) -> float:
 # -- the benchmark --------------------------------------------------------------------------
 
 
+def mesh_command() -> list[str] | None:
+    """Hive Gateway from bench/mesh (`npm ci` there), or None without node or packages."""
+    binary = MESH_DIR / "node_modules" / ".bin"
+    if shutil.which("node") is None or not (binary / "hive-gateway").exists():
+        return None
+    return [str(binary / "hive-gateway")]
+
+
+def compose_mesh(upstream: str, out: Path) -> None:
+    """The supergraph of the OpenAPI description, pointed at this run's simulator."""
+    subprocess.run(
+        [str(MESH_DIR / "node_modules" / ".bin" / "mesh-compose"), "-o", str(out)],
+        cwd=MESH_DIR,
+        env={**os.environ, "ROAMIFY_UPSTREAM": upstream},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @dataclass
 class Servers:
     gateway: int
@@ -279,6 +333,7 @@ class Servers:
     naive: int
     bare: int
     upstream: str
+    mesh: int | None = None
 
 
 def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict[str, Any]:
@@ -298,7 +353,8 @@ def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict
                 "ESIM_GATEWAY_ROAMIFY_BASE_URL": upstream,
                 "ESIM_GATEWAY_ROAMIFY_TOKEN": "sandbox-roamify-token",
                 "ESIM_GATEWAY_API_KEYS": f"bench:customer:{API_KEY}",
-                "ESIM_GATEWAY_LOG_LEVEL": "WARNING",
+                # the default level: the gateway pays for its access line, as deployed
+                "ESIM_GATEWAY_LOG_LEVEL": "INFO",
                 "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
                 "ESIM_GATEWAY_RATE_LIMIT_BURST": "1000000",
                 **extra,
@@ -323,11 +379,26 @@ def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict
             ),
             _process(
                 _pinned(0, [*uvicorn, "bare_app:app", "--port", str(bare)]),
-                {**env, "UPSTREAM": upstream},
+                {**env, "UPSTREAM": upstream, "LEDGER_URL": f"sqlite+aiosqlite:///{tmp}/tuned.db"},
                 f"http://127.0.0.1:{bare}/hello",
             ) as bare_pid,
+            contextlib.ExitStack() as peers,
         ):
             servers = Servers(gw, gateway_pid, bare_pid, naive, bare, upstream)
+            mesh = mesh_command()
+            if mesh is not None:
+                servers.mesh = _port()
+                supergraph = Path(tmp) / "supergraph.graphql"
+                compose_mesh(upstream, supergraph)
+                serve = [*mesh, "supergraph", str(supergraph), "--host", "127.0.0.1"]
+                peers.enter_context(
+                    _process(
+                        # one process (no cluster), as the gateway and the bare endpoint
+                        _pinned(0, [*serve, "--port", str(servers.mesh), "--fork", "1"]),
+                        {**env, "NODE_ENV": "production"},
+                        f"http://127.0.0.1:{servers.mesh}/healthcheck",
+                    )
+                )
             return asyncio.run(_measure(servers, seconds, runs, tail_seconds))
 
 
@@ -367,7 +438,7 @@ async def _orders(client: httpx.AsyncClient, servers: Servers, port: int, n: int
 
 
 async def _cells(
-    pairs: dict[str, Target], concurrency: int, seconds: float, runs: int
+    pairs: Mapping[str, Targets], concurrency: int, seconds: float, runs: int
 ) -> dict[str, Run]:
     """Interleaved runs of each target (so drift hits all alike); the median run of each."""
     for target in pairs.values():  # warm-up
@@ -394,16 +465,44 @@ async def _measure(
     def order(port: int, order_id: str) -> Target:
         return Target.post(port, "/graphql", {"query": ORDER_QUERY, "variables": {"id": order_id}})
 
-    gateway = order(servers.gateway, orders[0]["id"])
+    # an order per connection (10 at most): every request reaches the upstream once
+    gateways = tuple(order(servers.gateway, o["id"]) for o in orders[:10])
+    bares = tuple(
+        Target.get(servers.bare, f"/order?id={o['providerOrderId']}") for o in orders[:10]
+    )
+    gateway, bare = gateways[0], bares[0]
     naive = order(servers.naive, naive_orders[0]["id"])
-    bare = Target.get(servers.bare, f"/order?id={orders[0]['providerOrderId']}")
     hello = Target.post(servers.gateway, "/graphql", {"query": "{ __typename }"})
     plain = Target.get(servers.bare, "/hello")
+    subjects: dict[str, Targets] = {"direct": bares, "gateway": gateways}
+    if servers.mesh is not None:
+        subjects["mesh"] = tuple(
+            Target.post(
+                servers.mesh,
+                "/graphql",
+                {"query": MESH_QUERY, "variables": {"id": o["providerOrderId"]}},
+                authorization=False,
+            )
+            for o in orders[:10]
+        )
 
     overhead = {}
     for concurrency in (1, 10):
-        cells = await _cells({"direct": bare, "gateway": gateway}, concurrency, seconds, runs)
-        overhead[concurrency] = cells
+        overhead[concurrency] = await _cells(subjects, concurrency, seconds, runs)
+    shared = await _single_flight(servers, orders[10]["id"])
+    ledger_only = await _cells(
+        {
+            "row": Target.get(servers.bare, f"/row?id={_uuid(orders[0]['id'])}"),
+            "gateway": Target.post(
+                servers.gateway,
+                "/graphql",
+                {"query": LEDGER_QUERY, "variables": {"id": orders[0]["id"]}},
+            ),
+        },
+        1,
+        seconds,
+        runs,
+    )
     trivial = await _cells({"plain": plain, "gateway": hello}, 10, seconds, runs)
     naive_cells = await _cells({"tuned": gateway, "naive": naive}, 10, seconds, runs)
 
@@ -437,6 +536,8 @@ async def _measure(
     batch = await _batch(servers, orders[:50])
     return {
         "p1_p4": overhead,
+        "single_flight": shared,
+        "ledger_only": ledger_only,
         "p3": trivial,
         "naive": naive_cells,
         "p5": {
@@ -459,6 +560,44 @@ async def _measure(
         "p2_upstream_calls": p2,
         "batch": batch,
     }
+
+
+def _uuid(global_id: str) -> str:
+    """The ledger's row id inside an `Order` global id."""
+    from esim_gateway.schema.ids import parse_order_id
+
+    return parse_order_id(global_id)
+
+
+async def _single_flight(
+    servers: Servers, order_id: str, waves: int = 3, size: int = 100, latency: float = 0.3
+) -> dict[str, Any]:
+    """`size` concurrent `order(id)` for one order, `waves` times, with `latency` added
+    upstream: how many upstream reads each wave made (goal 3 of issue 12)."""
+    target = Target.post(
+        servers.gateway, "/graphql", {"query": ORDER_QUERY, "variables": {"id": order_id}}
+    )
+    calls_url = f"{servers.upstream}/_sandbox/calls"
+    faults = f"{servers.upstream}/_sandbox/faults"
+    connections = [await Connection.open(servers.gateway) for _ in range(size)]
+    per_wave = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        await client.post(
+            faults,
+            json={"method": "GET", "path": "/api/esim/order", "latency": latency, "times": None},
+        )
+        try:
+            for _ in range(waves):
+                await client.delete(calls_url)
+                answers = await asyncio.gather(*(c.send(target) for c in connections))
+                assert all(answers)
+                calls = (await client.get(calls_url)).json()
+                per_wave.append(sum(1 for c in calls if c["path"] == "/api/esim/order"))
+        finally:
+            await client.delete(faults)
+    for connection in connections:
+        connection.close()
+    return {"size": size, "latency_ms": latency * 1000, "upstream_calls": per_wave}
 
 
 async def _open_loop_busy(

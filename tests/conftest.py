@@ -379,21 +379,25 @@ SERVE_TIMEOUT = 10.0
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, lifespan: Literal["on", "off"] = "on", keep_alive: int = 5
+    app: Any, lifespan: Literal["on", "off"] = "on", keep_alive: int = 5, **options: Any
 ) -> Iterator[str]:
     """`app` on a loopback socket in a background thread; yields its base URL. Idle
-    keep-alive connections are closed after `keep_alive` seconds (uvicorn's default)."""
+    keep-alive connections are closed after `keep_alive` seconds (uvicorn's default);
+    `options` are more `uvicorn.Config` arguments (they win)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan=lifespan,
-        log_level="warning",
-        log_config=None,
-        ws="websockets-sansio",
-        timeout_keep_alive=keep_alive,
+        **{
+            "lifespan": lifespan,
+            "log_level": "warning",
+            "log_config": None,
+            "ws": "websockets-sansio",
+            "timeout_keep_alive": keep_alive,
+            **options,
+        },
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import http.cookiejar
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,15 @@ def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
     )
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """The providers authenticate by header: a cookie they set is never sent back.
+    Budget line "httpx": reading every response's cookies into the jar cost ~19 us
+    per provider call here."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
 def _client(base_url: str, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
@@ -143,6 +153,7 @@ def _client(base_url: str, transport: httpx.AsyncBaseTransport) -> httpx.AsyncCl
         timeout=httpx.Timeout(5.0, connect=3.0),
         headers={"user-agent": "esim-gateway/0.1"},
         follow_redirects=False,
+        cookies=_NoCookies(),
     )
 
 

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from esim_gateway.config import Settings
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from esim_gateway.config import Settings
+
+__all__ = ["main", "server_options"]
 
 
 def _settings(*, serving: bool = False) -> Settings:
@@ -41,13 +44,25 @@ def banner(settings: Settings, host: str, port: int) -> str:
     return f"esim-gateway {mode}: " + "; ".join(served)
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the gateway, one process or N workers alike. Its access line
+    is off unless asked for: ours (`esim_gateway.access`) says more, once per request."""
+    return {
+        "log_level": settings.log_level.lower(),
+        "access_log": settings.library_access_logs_enabled,
+        "proxy_headers": True,
+        "log_config": None,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(serving=True)
     from esim_gateway.observability import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, library_access_logs=settings.library_access_logs_enabled)
     host = args.host or settings.host
     port = args.port or settings.port
     print(banner(settings, host, port), file=sys.stderr)
@@ -58,10 +73,7 @@ def serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             workers=args.workers,
-            log_level=settings.log_level.lower(),
-            proxy_headers=True,
-            log_config=None,
-            timeout_graceful_shutdown=30,
+            **server_options(settings),
         )
         return 0
     from esim_gateway.app import create_app
@@ -76,26 +88,20 @@ def serve(args: argparse.Namespace) -> int:
         app,
         host=host,
         port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        log_config=None,
-        timeout_graceful_shutdown=30,
+        **server_options(settings),
     )
     return 0
 
 
 def sandbox(args: argparse.Namespace) -> int:
     import uvicorn
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
 
+    from esim_gateway.sandbox import standalone_app
     from esim_gateway.sandbox.roamify import create_roamify_sandbox
     from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 
-    roamify = create_roamify_sandbox()
-    simplifytrip = create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
-    app = Starlette(
-        routes=[Mount("/roamify", app=roamify.app), Mount("/simplifytrip", app=simplifytrip.app)]
+    app = standalone_app(
+        create_roamify_sandbox(), create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
     )
     print(
         f"Roamify sandbox:      http://{args.host}:{args.port}/roamify/api/...  "

@@ -249,6 +249,10 @@ class Settings:
     #: (only while an endpoint subscribes to one)
     usage_poll_interval: float = 3600.0
 
+    #: uvicorn's access line and httpx's line per provider call, besides our own access
+    #: line; None: only at DEBUG (three lines per request cost CPU and say little more)
+    library_access_logs: bool | None = None
+
     @property
     def quiet_periods(self) -> dict[str, float]:
         """Provider value -> quiet period in seconds."""
@@ -273,6 +277,12 @@ class Settings:
     @property
     def graphiql_enabled(self) -> bool:
         return self.is_sandbox if self.graphiql is None else self.graphiql
+
+    @property
+    def library_access_logs_enabled(self) -> bool:
+        if self.library_access_logs is None:
+            return self.log_level == "DEBUG"
+        return self.library_access_logs
 
     def check_safe_to_serve(self) -> None:
         """Refuse a configuration that would serve real purchases to anyone.
@@ -439,6 +449,7 @@ class Settings:
         flag("INTROSPECTION", "introspection")
         flag("GRAPHIQL", "graphiql")
         flag("OTEL_ENABLED", "otel_enabled")
+        flag("LIBRARY_ACCESS_LOGS", "library_access_logs")
         url("OTEL_ENDPOINT", "otel_endpoint")
         url("ROAMIFY_BASE_URL", "roamify_base_url")
         url("SIMPLIFYTRIP_BASE_URL", "simplifytrip_base_url")

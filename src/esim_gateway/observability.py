@@ -110,12 +110,24 @@ def redact_event(
     return event
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True, handler: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO",
+    *,
+    json: bool = True,
+    handler: bool = True,
+    library_access_logs: bool | None = None,
+) -> None:
     """JSON lines on stderr for structlog and stdlib loggers alike.
 
     `handler=False` routes structlog into stdlib logging without installing a stderr
     handler (tests: pytest's own log capture then sees every record).
+    `library_access_logs` lets httpx write its INFO line per provider call (our access
+    line already counts and times them); None: only at DEBUG. uvicorn's access line is
+    the server's to switch (`server_options`).
     """
+    if library_access_logs is None:
+        library_access_logs = level.upper() == "DEBUG"
+    logging.getLogger("httpx").setLevel(logging.NOTSET if library_access_logs else logging.WARNING)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -286,6 +298,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         self._provider = provider
         self._metrics = metrics
         self._tracing = tracing or Tracing()
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         stats = _stats.get()
@@ -295,6 +308,11 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         started = time.perf_counter()
         status = "error"
         try:
+            if not self._tracing.enabled:
+                # budget line "logging and metrics": no span, no attributes built
+                response = await self._inner.handle_async_request(request)
+                status = str(response.status_code)
+                return response
             with self._tracing.span(
                 f"{request.method} {endpoint}",
                 client=True,
@@ -319,8 +337,9 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
             elapsed = time.perf_counter() - started
             if stats is not None:
                 stats.call_ended()
-            self._metrics.provider_calls.labels(self._provider, endpoint, status).inc()
-            self._metrics.provider_seconds.labels(self._provider, endpoint).observe(elapsed)
+            count, seconds = self._series(endpoint, status)
+            count.inc()
+            seconds.observe(elapsed)
             # checked first: structlog would build and filter the event on every call
             if _PROVIDER_LOG.isEnabledFor(logging.DEBUG):
                 structlog.get_logger(_PROVIDER_LOG.name).debug(
@@ -331,6 +350,19 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
                     status=status,
                     ms=round(elapsed * 1000, 2),
                 )
+
+    def _series(self, endpoint: str, status: str) -> tuple[Any, Any]:
+        # a label lookup takes prometheus_client's lock and builds a key on every call;
+        # endpoints are templates and statuses few, so their children are kept here
+        key = (endpoint, status)
+        series = self._children.get(key)
+        if series is None:
+            series = (
+                self._metrics.provider_calls.labels(self._provider, endpoint, status),
+                self._metrics.provider_seconds.labels(self._provider, endpoint),
+            )
+            self._children[key] = series
+        return series
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -79,12 +79,22 @@ async def test_requests_reuse_pooled_connections_and_one_client_per_provider(
                 e["node"]["packageId"] for e in edges if not e["node"]["requiresTravelDate"]
             )
             item = {"packageId": package, "quantity": 1}
-            created = await graphql(
-                CREATE, input={"provider": "ROAMIFY", "idempotencyKey": "p10", "items": [item]}
-            )
-            order_id = created["createOrder"]["id"]
+            # ten orders: concurrent reads of one order would share one upstream call
+            order_ids = [
+                (
+                    await graphql(
+                        CREATE,
+                        input={
+                            "provider": "ROAMIFY",
+                            "idempotencyKey": f"p10-{n}",
+                            "items": [item],
+                        },
+                    )
+                )["createOrder"]["id"]
+                for n in range(10)
+            ]
             for _ in range(5):  # warm: the pool grows to the concurrency it serves
-                await asyncio.gather(*(graphql(ORDER, id=order_id) for _ in range(10)))
+                await asyncio.gather(*(graphql(ORDER, id=order_id) for order_id in order_ids))
 
             constructed: list[object] = []
             original = httpx.AsyncClient.__init__
@@ -97,7 +107,7 @@ async def test_requests_reuse_pooled_connections_and_one_client_per_provider(
             warm_peers = set(peers)
             calls_before = len(sandbox.control.calls.calls)
             for _ in range(20):
-                await asyncio.gather(*(graphql(ORDER, id=order_id) for _ in range(10)))
+                await asyncio.gather(*(graphql(ORDER, id=order_id) for order_id in order_ids))
             monkeypatch.undo()
 
     served = len(sandbox.control.calls.calls) - calls_before

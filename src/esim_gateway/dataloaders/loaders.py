@@ -33,13 +33,17 @@ EsimKey = tuple[ProviderName, str]
 
 
 def _fan_out(
+    name: str,
     providers: Providers,
     provider_of: Callable[[PK], ProviderName],
     fetch: Callable[[PK], Awaitable[V]],
 ) -> Callable[[list[PK]], Coroutine[Any, Any, list[V | Exception]]]:
+    """Each key read concurrently, and shared with other requests reading the same key
+    at the same moment (`Providers.read`): callers checked ownership before loading."""
+
     async def one(key: PK) -> V | Exception:
         try:
-            return await providers.read(provider_of(key), lambda: fetch(key))
+            return await providers.read(provider_of(key), lambda: fetch(key), shared_as=(name, key))
         except GatewayError as exc:
             return exc
 
@@ -104,7 +108,12 @@ class Loaders:
         providers = self._providers
         return self._loader(
             "provider_orders",
-            _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).get_order(k[1])),
+            _fan_out(
+                "provider_orders",
+                providers,
+                lambda k: k[0],
+                lambda k: providers.get(k[0]).get_order(k[1]),
+            ),
         )
 
     @functools.cached_property
@@ -118,7 +127,9 @@ class Loaders:
                 if isinstance(order, Exception):
                     raise order
                 gateway = providers.get(key[0])
-                return await providers.read(key[0], lambda: gateway.order_esims(order))
+                return await providers.read(
+                    key[0], lambda: gateway.order_esims(order), shared_as=("order_esims", key)
+                )
             except GatewayError as exc:
                 return exc
 
@@ -132,7 +143,9 @@ class Loaders:
         providers = self._providers
         return self._loader(
             "esims",
-            _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).get_esim(k[1])),
+            _fan_out(
+                "esims", providers, lambda k: k[0], lambda k: providers.get(k[0]).get_esim(k[1])
+            ),
         )
 
     @functools.cached_property
@@ -140,7 +153,7 @@ class Loaders:
         providers = self._providers
         return self._loader(
             "usage",
-            _fan_out(providers, lambda k: k[0], lambda k: providers.get(k[0]).usage(k[1])),
+            _fan_out("usage", providers, lambda k: k[0], lambda k: providers.get(k[0]).usage(k[1])),
         )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 import httpx
 import orjson
@@ -75,6 +76,27 @@ def _decode(text: bytes) -> Any:
     return orjson.loads(text)
 
 
+def _query_value(value: str | int | bool) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _absolute_url(
+    client: httpx.AsyncClient, path: str, params: Mapping[str, str | int | bool] | None
+) -> str:
+    """The whole URL, query included, as one string. Budget line "httpx": handed a path
+    and a params dict, httpx parses a URL three times per call (the path, its merge with
+    the base URL, the params merged in), ~60 us here; handed an absolute URL, once.
+    Values are encoded as httpx encodes params (space as +, unreserved characters kept)."""
+    url = str(client.base_url).rstrip("/") + path
+    if not params:
+        return url
+    query = "&".join(
+        f"{quote_plus(k, safe='')}={quote_plus(_query_value(v), safe='')}"
+        for k, v in params.items()
+    )
+    return f"{url}?{query}"
+
+
 async def send_json(
     client: httpx.AsyncClient,
     provider: str,
@@ -88,19 +110,13 @@ async def send_json(
     timeout: httpx.Timeout | None = None,
 ) -> Any:
     """Send one request and return its decoded JSON body, or raise a domain exception."""
-    query = (
-        {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in params.items()}
-        if params
-        else None
-    )
     request_headers = dict(headers or {})
     if body is not None:
         request_headers.setdefault("content-type", "application/json")
     try:
         response = await client.request(
             method,
-            path,
-            params=query,
+            _absolute_url(client, path, params),
             content=body,
             headers=request_headers,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,

@@ -1,0 +1,183 @@
+"""Where an `order(id)`'s CPU goes, per layer (issue 12's budget), from a py-spy profile.
+
+`python -m bench.profile` starts the simulator and the gateway as `bench.load` does,
+drives `order(id)` with one provider read at concurrency 10, records the gateway process
+with py-spy (sampling, from outside the process) and attributes each sample to the layer
+of the innermost frame that belongs to one (asyncio's own frames go to the layer that
+awaited). With the gateway's CPU per request measured alongside, each layer's share
+becomes microseconds per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import httpx
+
+from bench import load
+
+#: (layer, path fragments of its frames); the first match from the innermost frame wins
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "logging and metrics",
+        (
+            "structlog/",
+            "logging/",
+            "prometheus_client/",
+            "observability.py",
+            "esim_gateway/tracing.py",
+        ),
+    ),
+    ("auth and rate limit", ("esim_gateway/auth.py", "esim_gateway/ratelimit.py", "jwt/")),
+    ("document gate", ("esim_gateway/schema/limits.py",)),
+    ("ledger", ("esim_gateway/ledger/", "sqlalchemy/", "aiosqlite/", "asyncpg/")),
+    ("loaders", ("esim_gateway/dataloaders/", "aiodataloader/")),
+    (
+        "provider registry (retry, breaker, semaphore, single flight)",
+        ("esim_gateway/providers/registry.py", "stamina/", "tenacity/"),
+    ),
+    ("adapter and parsing", ("esim_gateway/providers/",)),
+    ("httpx (over aiohttp)", ("httpx/", "httpx_aiohttp/", "aiohttp/", "yarl/", "multidict/")),
+    (
+        "execution (Strawberry, graphql-core, resolvers)",
+        (
+            "graphql/",
+            "strawberry/schema/",
+            "strawberry/types/",
+            "strawberry/extensions/",
+            "esim_gateway/schema/",
+            "esim_gateway/resolvers/",
+        ),
+    ),
+    (
+        "HTTP and view (uvicorn, Starlette, Strawberry's view)",
+        (
+            "uvicorn/",
+            "starlette/",
+            "strawberry/http/",
+            "esim_gateway/view.py",
+            "httptools/",
+            "orjson",
+        ),
+    ),
+)
+OTHER = "event loop and other"
+
+
+def layer_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for layer, fragments in LAYERS:
+            if any(fragment in frame for fragment in fragments):
+                return layer
+    return OTHER
+
+
+def budget(raw: Path) -> Counter[str]:
+    """Samples per layer from py-spy's raw (collapsed stack) output."""
+    samples: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if "esim_gateway/__main__.py" not in stack:  # other threads (aiosqlite's worker)
+            samples["ledger" if "aiosqlite" in stack else OTHER] += int(count)
+            continue
+        samples[layer_of(frames)] += int(count)
+    return samples
+
+
+def py_spy() -> str | None:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return found if Path(found).exists() else None
+
+
+def run(seconds: float = 10.0) -> dict[str, Any] | None:
+    spy = py_spy()
+    if spy is None:
+        return None
+    py = sys.executable
+    up, gw = load._port(), load._port()
+    upstream = f"http://127.0.0.1:{up}/roamify"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
+    with TemporaryDirectory() as tmp:
+        gateway_env = {
+            **env,
+            "ESIM_GATEWAY_MODE": "live",
+            "ESIM_GATEWAY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/ledger.db",
+            "ESIM_GATEWAY_ROAMIFY_BASE_URL": upstream,
+            "ESIM_GATEWAY_ROAMIFY_TOKEN": "sandbox-roamify-token",
+            "ESIM_GATEWAY_API_KEYS": f"bench:customer:{load.API_KEY}",
+            "ESIM_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+            "ESIM_GATEWAY_RATE_LIMIT_BURST": "1000000",
+        }
+        with (
+            load._process(
+                load._pinned(1, [py, "-m", "esim_gateway", "sandbox", "--port", str(up)]),
+                env,
+                f"{upstream}/_sandbox/calls",
+            ),
+            load._process(
+                load._pinned(0, [py, "-m", "esim_gateway", "serve", "--port", str(gw)]),
+                gateway_env,
+                f"http://127.0.0.1:{gw}/healthz",
+            ) as pid,
+        ):
+            raw = Path(tmp) / "profile.txt"
+            servers = load.Servers(gw, pid, 0, 0, 0, upstream)
+            requests, cpu = asyncio.run(_drive(servers, spy, raw, seconds))
+            samples = budget(raw)
+    total = sum(samples.values())
+    per_request_us = cpu / requests * 1e6
+    return {
+        "requests": requests,
+        "cpu_us": per_request_us,
+        "layers": {
+            layer: {"share": n / total, "us": n / total * per_request_us}
+            for layer, n in samples.most_common()
+        },
+    }
+
+
+async def _drive(servers: load.Servers, spy: str, raw: Path, seconds: float) -> tuple[int, float]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        orders = await load._orders(client, servers, servers.gateway, 10)
+    targets = tuple(
+        load.Target.post(
+            servers.gateway, "/graphql", {"query": load.ORDER_QUERY, "variables": {"id": o["id"]}}
+        )
+        for o in orders
+    )
+    await load.closed_loop(targets, 10, 2.0)  # warm
+    # py-spy samples from outside: the gateway is not slowed by an in-process tracer
+    recorder = await asyncio.create_subprocess_exec(
+        spy,
+        "record",
+        "-p",
+        str(servers.gateway_pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "-o",
+        str(raw),
+        "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    cpu_before = load.cpu_seconds(servers.gateway_pid)
+    result = await load.closed_loop(targets, 10, seconds)
+    cpu = load.cpu_seconds(servers.gateway_pid) - cpu_before
+    await recorder.wait()
+    return result.requests, cpu
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(run())
