@@ -94,6 +94,27 @@ ATTEMPTS = st.lists(
 )
 
 
+async def post_create(
+    client: httpx.AsyncClient, provider: ProviderName, package_id: str, key: str
+) -> dict[str, Any]:
+    """One `createOrder` of one unit, as a client sends it (the raw JSON answer)."""
+    response = await client.post(
+        "/graphql",
+        json={
+            "query": CREATE,
+            "variables": {
+                "input": {
+                    "provider": provider.name,
+                    "idempotencyKey": key,
+                    "items": [{"packageId": package_id, "quantity": 1}],
+                }
+            },
+        },
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
 class Harness:
     """A gateway that can be 'crashed' and restarted on the same ledger and simulators."""
 
@@ -134,21 +155,7 @@ class Harness:
 
     async def buy(self, provider: ProviderName, package_id: str, key: str) -> dict[str, Any]:
         assert self.client is not None
-        response = await self.client.post(
-            "/graphql",
-            json={
-                "query": CREATE,
-                "variables": {
-                    "input": {
-                        "provider": provider.name,
-                        "idempotencyKey": key,
-                        "items": [{"packageId": package_id, "quantity": 1}],
-                    }
-                },
-            },
-        )
-        body: dict[str, Any] = response.json()
-        return body
+        return await post_create(self.client, provider, package_id, key)
 
     async def settle(self) -> None:
         """The reconciler's passes over the next minutes, once the faults are gone: every

@@ -26,6 +26,7 @@ from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox, create_simplifytrip_sandbox
 from esim_gateway.sandbox.transport import SandboxTransport
+from tests.reliability.test_exactly_once import post_create
 
 pytestmark = pytest.mark.postgres
 
@@ -37,9 +38,6 @@ FAULT_RATE = 0.4
 QUIET = 1.0
 TIMEOUTS = Timeouts(read=0.5, write=0.25, fulfil=0.5, connect=0.3)
 KEY = "replica-test-key"
-
-CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
-  ... on Order { id status } ... on ProviderError { statusCode retryable } } }"""
 
 SLOW_FAULTS: list[dict[str, Any]] = [
     {"commit_late": 0.4},
@@ -102,21 +100,7 @@ class Replica:
 
     async def buy(self, provider: ProviderName, package_id: str, key: str) -> dict[str, Any]:
         assert self.client is not None
-        response = await self.client.post(
-            "/graphql",
-            json={
-                "query": CREATE,
-                "variables": {
-                    "input": {
-                        "provider": provider.name,
-                        "idempotencyKey": key,
-                        "items": [{"packageId": package_id, "quantity": 1}],
-                    }
-                },
-            },
-        )
-        body: dict[str, Any] = response.json()
-        return body
+        return await post_create(self.client, provider, package_id, key)
 
     @property
     def ledger(self) -> Ledger:
