@@ -65,8 +65,8 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, library_access_logs=settings.library_access_logs_enabled)
     host = args.host or settings.host
     port = args.port or settings.port
-    print(banner(settings, host, port), file=sys.stderr)
     if args.workers > 1:
+        print(banner(settings, host, port), file=sys.stderr)
         uvicorn.run(
             "esim_gateway.asgi:create",
             factory=True,
@@ -84,6 +84,8 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # e.g. a trusted-document manifest that does not parse
         print(f"esim-gateway: configuration error: {exc}", file=sys.stderr)
         return 2
+    # only once the app is built: a configuration error is then the one line printed
+    print(banner(settings, host, port), file=sys.stderr)
     uvicorn.run(
         app,
         host=host,

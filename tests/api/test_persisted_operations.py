@@ -205,7 +205,15 @@ def test_trusted_documents_only_without_a_manifest_stops_live_start_up() -> None
     from esim_gateway.app import create_app
 
     with pytest.raises(ConfigError, match="TRUSTED_DOCUMENTS_ONLY"):
-        create_app(Settings(mode="live", trusted_documents_only=True))  # type: ignore[arg-type]
+        create_app(
+            Settings(
+                mode="live",  # type: ignore[arg-type]
+                trusted_documents_only=True,
+                api_keys=Settings.from_mapping(
+                    {"ESIM_GATEWAY_API_KEYS": "ops:operator:k"}
+                ).api_keys,
+            )
+        )
 
 
 async def test_subscriptions_run_trusted_documents_only_too(tmp_path: Path) -> None:
