@@ -139,7 +139,8 @@ class Harness:
             timeouts=Timeouts(read=0.3, write=0.3, fulfil=0.5, connect=0.3),
         )
         self.app = app
-        self.manager = LifespanManager(app)
+        # a loaded machine can take seconds to stop the background loops on SQLite
+        self.manager = LifespanManager(app, shutdown_timeout=30)
         await self.manager.__aenter__()
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.manager.app), base_url="http://gateway.test"
