@@ -22,11 +22,11 @@ from tests.reliability.test_two_processes import (
     simulators,
 )
 from tests.reliability.test_webhook_replicas import (
-    CREATE_ENDPOINT,
-    CREATE_ORDER,
     delivered,
     graphql,
+    order_as_alice,
     receiver,
+    register_receiver,
 )
 
 ORDER = """query($id: ID!) { order(id: $id) { __typename
@@ -54,26 +54,11 @@ def test_an_order_scheduled_on_a_stopped_replica_is_placed_once_and_announced(
         package_id = roamify_package(sandbox)
         with serving(second_port, env):
             with serving(first_port, env):
-                endpoint = graphql(
-                    first_port,
-                    "ops-key",
-                    CREATE_ENDPOINT,
-                    url=f"http://127.0.0.1:{receiver_port}/hooks",
-                )["createWebhookEndpoint"]
-                assert endpoint["__typename"] == "WebhookEndpointSecret", endpoint
+                endpoint = register_receiver(first_port, receiver_port)
                 due = datetime.now(UTC) + timedelta(seconds=4)
-                order = graphql(
-                    first_port,
-                    "alice-key",
-                    CREATE_ORDER,
-                    input={
-                        "provider": "ROAMIFY",
-                        "idempotencyKey": "scheduled-then-stopped",
-                        "items": [{"packageId": package_id, "quantity": 1}],
-                        "scheduledAt": due.isoformat(),
-                    },
-                )["createOrder"]
-                assert order["__typename"] == "Order", order
+                order = order_as_alice(
+                    first_port, package_id, "scheduled-then-stopped", scheduledAt=due.isoformat()
+                )
                 assert order["status"] == "SCHEDULED"
             # the replica that took the order is gone before the order is due
             assert datetime.now(UTC) < due, "replica A stopped too late to prove anything"
