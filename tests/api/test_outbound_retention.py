@@ -148,3 +148,22 @@ async def test_the_delivery_loop_prunes_on_its_own_when_nothing_is_due(
         assert batches == [1, 1, 1, 0]
         assert await deliveries(gw) == []
         assert await message_count(gw) == 0
+
+
+async def test_a_message_stays_while_one_of_its_deliveries_is_kept(
+    gateway_factory: GatewayFactory,
+) -> None:
+    receiver = Receiver(answer=lambda r: 500 if r.path == "/failing" else None)
+    async with hooked(gateway_factory, receiver, webhook_retry_schedule=(5.0,)) as gw:
+        await register(gw, "http://localhost:8200/hooks")
+        await register(gw, "http://localhost:8200/failing")
+        await buy(gw, "ROAMIFY", key="two-endpoints")
+        loop = dispatcher(gw)
+        loop.clock = clock = Clock()
+        assert await loop.run_once() == 2
+        clock.advance(5)
+        assert await loop.run_once() == 1  # the failing endpoint's last retry
+        clock.advance(timedelta(days=31).total_seconds())
+        assert await loop.prune_once() == 1
+        assert [d["status"] for d in await deliveries(gw)] == ["FAILED"]
+        assert await message_count(gw) == 1  # the FAILED delivery still needs its body
