@@ -14,6 +14,7 @@ import http.cookiejar
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -418,6 +419,7 @@ def create_app(
             retry_schedule=settings.webhook_retry_schedule,
             interval=settings.webhook_poll_interval,
             timeout=settings.webhook_timeout,
+            retention=timedelta(days=settings.webhook_retention_days),
         )
         services.extras["webhook_dispatcher"] = dispatcher
         services.extras["esim_announcer"] = processor.announcer

@@ -245,6 +245,9 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_SCHEDULE
     webhook_poll_interval: float = 2.0
     webhook_timeout: float = 10.0
+    #: delivered outbound webhooks (deliveries and their messages) older than this are
+    #: pruned by the delivery loop; FAILED and PENDING ones are kept
+    webhook_retention_days: float = 30.0
     #: how often each replica reads the usage of recent eSIMs for `esim.*` webhooks
     #: (only while an endpoint subscribes to one)
     usage_poll_interval: float = 3600.0
@@ -432,6 +435,7 @@ class Settings:
         flag("TRUSTED_DOCUMENTS_EXEMPT_OPERATORS", "trusted_documents_exempt_operators")
         number("WEBHOOK_POLL_INTERVAL", "webhook_poll_interval", float, 0.05)
         number("WEBHOOK_TIMEOUT", "webhook_timeout", float, 0.1)
+        number("WEBHOOK_RETENTION_DAYS", "webhook_retention_days", float, 0.001)
         number("USAGE_POLL_INTERVAL", "usage_poll_interval", float, 1)
         raw_schedule = get("WEBHOOK_RETRY_SCHEDULE")
         if raw_schedule is not None:

@@ -13,6 +13,7 @@ them through, and the schema turns the expected ones into union members.
     +-- IdempotencyConflict             same idempotency key, different payload
     +-- QuoteExpired                    an order named a quote past its validity
     +-- PriceChanged                    an order named a quote whose price has moved
+    +-- QuoteUsed                       an order named a quote another order already uses
     +-- ResourceNotFound                no such order / eSIM / package *for this caller*
     +-- Forbidden                       authenticated, but not allowed
     +-- Unauthenticated                 no or bad credentials
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderFailure",
     "ProviderUnavailable",
     "QuoteExpired",
+    "QuoteUsed",
     "ResourceNotFound",
     "Unauthenticated",
     "UnknownEvent",
@@ -207,6 +209,19 @@ class PriceChanged(GatewayError):
         self.quoted_amount = quoted_amount
         self.current_amount = current_amount
         self.currency = currency
+
+
+class QuoteUsed(GatewayError):
+    """A quote buys once: another order of the same principal was recorded with it and
+    has not ended without buying anything (cancelled before it was placed, or failed)."""
+
+    def __init__(self, quote_id: str, order_id: str) -> None:
+        super().__init__(
+            "This quote was already used by another order; nothing was bought: ask for a"
+            " new quote (a retry of that order with its idempotency key returns it)."
+        )
+        self.quote_id = quote_id
+        self.order_id = order_id
 
 
 class UnknownEvent(GatewayError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,9 +42,12 @@ mutation Create($input: CreateOrderInput!) {
     ... on ValidationError { field }
     ... on QuoteExpiredError { quoteId expiredAt }
     ... on PriceChangedError { quoteId quotedTotal currentTotal currency }
+    ... on QuoteUsedError { quoteId orderId }
   }
 }
 """
+CANCEL = """mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { __typename
+  ... on Order { status } ... on Error { message } } }"""
 PURCHASES = {
     ProviderName.ROAMIFY: ("POST", "/api/esim/order"),
     ProviderName.SIMPLIFYTRIP: ("POST", "/api/v1/orders"),
@@ -256,3 +261,60 @@ async def test_a_quote_of_another_principal_is_refused(gateway_factory: GatewayF
         assert refused["__typename"] == "NotFoundError"
         assert purchases(gw) == 0
         assert (await gw.ledger.page(owner=None, first=5)).records == ()
+
+
+async def test_a_quote_buys_once_and_the_same_key_still_replays(gateway: Gateway) -> None:
+    package = await a_package(gateway, "ROAMIFY")
+    quoted = await quote(gateway, order_input(package["packageId"]))
+    payload = {**order_input(package["packageId"]), "quoteId": quoted["quoteId"]}
+    first = await create(gateway, {**payload, "idempotencyKey": "quote-once-1"})
+    assert first["__typename"] == "Order" and first["status"] == "COMPLETED", first
+    second = await create(gateway, {**payload, "idempotencyKey": "quote-once-2"})
+    assert second["__typename"] == "QuoteUsedError", second
+    assert second["quoteId"] == quoted["quoteId"] and second["orderId"] == first["id"]
+    assert "already used" in second["message"]
+    again = await create(gateway, {**payload, "idempotencyKey": "quote-once-1"})
+    assert again["__typename"] == "Order" and again["id"] == first["id"]
+    assert purchases(gateway) == 1
+    # the refused order was not recorded
+    page = await gateway.ledger.page(owner=None, first=5)
+    assert [r.idempotency_key for r in page.records] == ["quote-once-1"]
+
+
+async def test_orders_racing_for_one_quote_with_different_keys_buy_once(gateway: Gateway) -> None:
+    package = await a_package(gateway, "ROAMIFY")
+    quoted = await quote(gateway, order_input(package["packageId"]))
+    payload = {**order_input(package["packageId"]), "quoteId": quoted["quoteId"]}
+    results = await asyncio.gather(
+        *(create(gateway, {**payload, "idempotencyKey": f"quote-race-{i}"}) for i in range(4))
+    )
+    kinds = sorted(r["__typename"] for r in results)
+    assert kinds == ["Order"] + ["QuoteUsedError"] * 3, results
+    [order] = [r for r in results if r["__typename"] == "Order"]
+    assert {r["orderId"] for r in results if r["__typename"] == "QuoteUsedError"} == {order["id"]}
+    assert purchases(gateway) == 1
+    assert len((await gateway.ledger.page(owner=None, first=10)).records) == 1
+
+
+async def test_a_quote_whose_scheduled_order_was_cancelled_backs_another_order(
+    gateway: Gateway,
+) -> None:
+    package = await a_package(gateway, "ROAMIFY")
+    quoted = await quote(gateway, order_input(package["packageId"]))
+    payload = {**order_input(package["packageId"]), "quoteId": quoted["quoteId"]}
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = await create(
+        gateway, {**payload, "idempotencyKey": "quote-later", "scheduledAt": later}
+    )
+    assert scheduled["__typename"] == "Order" and scheduled["status"] == "SCHEDULED", scheduled
+    # a scheduled order holds its quote: it will buy with it
+    held = await create(gateway, {**payload, "idempotencyKey": "quote-now"})
+    assert held["__typename"] == "QuoteUsedError" and held["orderId"] == scheduled["id"]
+    cancelled = (await gateway.execute(CANCEL, input={"orderId": scheduled["id"]}))["cancelOrder"]
+    assert cancelled == {"__typename": "Order", "status": "CANCELLED"}
+    # cancelled before it was placed, it bought nothing: the quote is free again, once
+    now = await create(gateway, {**payload, "idempotencyKey": "quote-now"})
+    assert now["__typename"] == "Order" and now["status"] == "COMPLETED", now
+    third = await create(gateway, {**payload, "idempotencyKey": "quote-third"})
+    assert third["__typename"] == "QuoteUsedError" and third["orderId"] == now["id"]
+    assert purchases(gateway) == 1

@@ -48,6 +48,34 @@ def graphql(port: int, key: str, query: str, **variables: Any) -> dict[str, Any]
     return data
 
 
+def register_receiver(port: int, receiver_port: int) -> dict[str, Any]:
+    """An endpoint for `order.completed` at the receiver on `receiver_port`, registered
+    through the replica on `port` by the operator; its secret is in the answer."""
+    created: dict[str, Any] = graphql(
+        port, "ops-key", CREATE_ENDPOINT, url=f"http://127.0.0.1:{receiver_port}/hooks"
+    )["createWebhookEndpoint"]
+    assert created["__typename"] == "WebhookEndpointSecret", created
+    return created
+
+
+def order_as_alice(port: int, package_id: str, key: str, **extra: str) -> dict[str, Any]:
+    """One Roamify package bought (or, with `scheduledAt`, scheduled) by the customer
+    through the replica on `port`."""
+    order: dict[str, Any] = graphql(
+        port,
+        "alice-key",
+        CREATE_ORDER,
+        input={
+            "provider": "ROAMIFY",
+            "idempotencyKey": key,
+            "items": [{"packageId": package_id, "quantity": 1}],
+            **extra,
+        },
+    )["createOrder"]
+    assert order["__typename"] == "Order", order
+    return order
+
+
 @contextlib.contextmanager
 def receiver(port: int, secret: str, out: Path, env: dict[str, str]) -> Iterator[None]:
     with out.open("wb") as sink:
@@ -111,24 +139,8 @@ def test_an_order_completed_on_a_stopped_replica_is_delivered_by_the_other(
                 gateway_env,
                 f"http://127.0.0.1:{first_port}/healthz",
             ):
-                created = graphql(
-                    first_port,
-                    "ops-key",
-                    CREATE_ENDPOINT,
-                    url=f"http://127.0.0.1:{receiver_port}/hooks",
-                )["createWebhookEndpoint"]
-                assert created["__typename"] == "WebhookEndpointSecret", created
-                order = graphql(
-                    first_port,
-                    "alice-key",
-                    CREATE_ORDER,
-                    input={
-                        "provider": "ROAMIFY",
-                        "idempotencyKey": "replica-webhook-1",
-                        "items": [{"packageId": package_id, "quantity": 1}],
-                    },
-                )["createOrder"]
-                assert order["__typename"] == "Order", order
+                created = register_receiver(first_port, receiver_port)
+                order = order_as_alice(first_port, package_id, "replica-webhook-1")
                 assert order["status"] == "COMPLETED"
             # the first replica is stopped; the receiver was down all along
             with receiver(receiver_port, created["secret"], out, env):

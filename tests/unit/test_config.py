@@ -134,6 +134,14 @@ def test_outbound_webhook_settings_default_to_more_than_a_day_of_retries() -> No
     assert parsed.usage_poll_interval == 600.0
 
 
+def test_delivered_webhooks_are_kept_thirty_days_unless_configured() -> None:
+    assert Settings.from_mapping({}).webhook_retention_days == 30.0
+    parsed = Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETENTION_DAYS": "7.5"})
+    assert parsed.webhook_retention_days == 7.5
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETENTION_DAYS"):
+        Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETENTION_DAYS": "0"})
+
+
 @pytest.mark.parametrize("schedule", ["5,soon", "-1,5", "5,0", ",,"])
 def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
     with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):

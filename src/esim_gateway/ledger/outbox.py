@@ -8,17 +8,23 @@ endpoint subscribed to its event at that moment. Nothing is sent here: the dispa
 Order per subject: a delivery is only due when no earlier delivery of the same subject
 to the same endpoint is still pending (in flight counts as pending), so a receiver sees
 `order.completed` before `order.refunded` of the same order, across replicas.
+
+Retention: `prune` deletes deliveries delivered before a cutoff, a small batch at a time,
+and then the messages left with no delivery. FAILED and PENDING deliveries stay until
+they are delivered (an operator may still replay them); once-only marks are never pruned,
+or an event could fire twice.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -36,11 +42,14 @@ from esim_gateway.outbound.signing import new_secret
 from esim_gateway.providers.base import ProviderName
 
 __all__ = [
+    "DeliveryPage",
     "DeliveryRecord",
     "DeliveryStatus",
     "DueDelivery",
     "EndpointRecord",
     "OutboundStore",
+    "decode_delivery_cursor",
+    "encode_delivery_cursor",
     "enqueue",
     "enqueue_order_event",
 ]
@@ -132,6 +141,29 @@ class DeliveryRecord:
             created_at=_utc(row.created_at) or _now(),
             payload=dict(message.payload),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    """Deliveries newest first, and whether older ones follow the last."""
+
+    records: tuple[DeliveryRecord, ...]
+    has_next: bool
+
+
+def encode_delivery_cursor(record: DeliveryRecord) -> str:
+    return base64.urlsafe_b64encode(f"delivery|{record.id}".encode()).decode()
+
+
+def decode_delivery_cursor(cursor: str) -> int:
+    """Raises ValueError on anything that is not one of our cursors."""
+    try:
+        kind, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if kind != "delivery" or not number.isdigit():
+        raise ValueError("malformed cursor")
+    return int(number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,8 +475,10 @@ class OutboundStore:
         status: DeliveryStatus | None = None,
         subject: str | None = None,
         first: int = 20,
-    ) -> list[DeliveryRecord]:
-        """Newest first."""
+        after: str | None = None,
+    ) -> DeliveryPage:
+        """Newest first; `after` is the cursor of the last delivery of the previous page
+        (ValueError when it is not one of ours)."""
         query = select(OutboundDeliveryRow, OutboundMessageRow).join(
             OutboundMessageRow, OutboundMessageRow.id == OutboundDeliveryRow.message_id
         )
@@ -454,10 +488,13 @@ class OutboundStore:
             query = query.where(OutboundDeliveryRow.status == status.value)
         if subject is not None:
             query = query.where(OutboundDeliveryRow.subject == subject)
-        query = query.order_by(OutboundDeliveryRow.id.desc()).limit(first)
+        if after is not None:
+            query = query.where(OutboundDeliveryRow.id < decode_delivery_cursor(after))
+        query = query.order_by(OutboundDeliveryRow.id.desc()).limit(first + 1)
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
-            return [DeliveryRecord.from_rows(row, message) for row, message in rows]
+            records = tuple(DeliveryRecord.from_rows(row, message) for row, message in rows)
+        return DeliveryPage(records[:first], len(records) > first)
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:
@@ -498,9 +535,38 @@ class OutboundStore:
             )
         return await self.delivery(delivery_id)
 
-    async def delete_all(self) -> None:
-        from sqlalchemy import delete
+    async def prune(self, delivered_before: datetime, *, limit: int) -> int:
+        """Delete up to `limit` deliveries delivered before `delivered_before`, oldest
+        first, and their messages once no delivery of theirs is left. Returns how many
+        deliveries went: `limit` means there may be more."""
+        async with self._sessions.begin() as session:
+            rows = (
+                await session.execute(
+                    select(OutboundDeliveryRow.id, OutboundDeliveryRow.message_id)
+                    .where(
+                        OutboundDeliveryRow.status == DeliveryStatus.DELIVERED.value,
+                        OutboundDeliveryRow.delivered_at < delivered_before,
+                    )
+                    .order_by(OutboundDeliveryRow.id)
+                    .limit(limit)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await session.execute(
+                delete(OutboundDeliveryRow).where(OutboundDeliveryRow.id.in_([r[0] for r in rows]))
+            )
+            remaining = select(OutboundDeliveryRow.id).where(
+                OutboundDeliveryRow.message_id == OutboundMessageRow.id
+            )
+            await session.execute(
+                delete(OutboundMessageRow).where(
+                    OutboundMessageRow.id.in_({r[1] for r in rows}), ~remaining.exists()
+                )
+            )
+            return len(rows)
 
+    async def delete_all(self) -> None:
         async with self._sessions.begin() as session:
             for table in (
                 OutboundDeliveryRow,

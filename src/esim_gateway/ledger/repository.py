@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from esim_gateway.errors import QuoteUsed
 from esim_gateway.ledger.outbox import OutboundStore, enqueue_order_event
 from esim_gateway.ledger.tables import (
     CatalogSnapshotRow,
@@ -247,6 +248,8 @@ class NewOrder:
     request: dict[str, Any]
     #: set: record the order as SCHEDULED, to be placed at this time (nothing is sent now)
     scheduled_at: datetime | None = None
+    #: set: the order takes this quote with its insert (`QuoteUsed` when another has it)
+    quote_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,8 @@ class QuoteRecord:
     total: Money
     created_at: datetime
     expires_at: datetime
+    #: the order that took this quote, if one did
+    order_id: str | None = None
 
     @classmethod
     def from_row(cls, row: QuoteRow) -> QuoteRecord:
@@ -277,7 +282,38 @@ class QuoteRecord:
             total=Money(row.total_amount, row.currency),
             created_at=_utc(row.created_at),
             expires_at=_utc(row.expires_at),
+            order_id=row.order_id,
         )
+
+
+def _bought_nothing(row: OrderRow) -> bool:
+    """An order that ended with nothing bought and nothing left to find: refused by the
+    provider (or at its scheduled time), or cancelled before it was placed. An abandoned
+    order is still watched and may yet turn out bought, so it keeps its quote."""
+    return row.provider_order_id is None and row.step in (Step.REJECTED, Step.SETTLED)
+
+
+async def _take_quote(session: AsyncSession, quote_id: str, order_id: str) -> None:
+    """Make `order_id` the order of quote `quote_id`, in the caller's transaction; raise
+    `QuoteUsed` when another order holds it and may have bought with it. A compare-and-set
+    on the holder seen, so two orders racing for one quote cannot both take it."""
+    holder_id = await session.scalar(select(QuoteRow.order_id).where(QuoteRow.id == quote_id))
+    if holder_id is not None and holder_id != order_id:
+        holder = await session.get(OrderRow, holder_id)
+        if holder is not None and not _bought_nothing(holder):
+            raise QuoteUsed(quote_id, holder_id)
+    seen = QuoteRow.order_id.is_(None) if holder_id is None else QuoteRow.order_id == holder_id
+    taken = await session.execute(
+        update(QuoteRow)
+        .where(QuoteRow.id == quote_id, seen)
+        .values(order_id=order_id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(taken, "rowcount", 0) != 1:
+        # another order took it between our read and our update (quotes are never deleted)
+        current = await session.scalar(select(QuoteRow.order_id).where(QuoteRow.id == quote_id))
+        if current is not None:
+            raise QuoteUsed(quote_id, current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +443,8 @@ class Ledger:
             async with self._sessions.begin() as session:
                 session.add(row)
                 await session.flush()
+                if new.quote_id is not None:
+                    await _take_quote(session, new.quote_id, row.id)
                 session.add(
                     OrderEventRow(
                         order_id=row.id,

@@ -191,6 +191,8 @@ class QuoteRow(Base):
     currency: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the order this quote backs: set with the order's insert, so a quote buys once
+    order_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class InstallLinkRow(Base):
@@ -252,6 +254,8 @@ class OutboundDeliveryRow(Base):
     __table_args__ = (
         Index("ix_outbound_deliveries_due", "status", "next_attempt_at"),
         Index("ix_outbound_deliveries_sequence", "endpoint_id", "subject", "id"),
+        # retention finds what was delivered before a cutoff
+        Index("ix_outbound_deliveries_delivered", "status", "delivered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

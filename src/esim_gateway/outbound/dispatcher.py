@@ -6,6 +6,11 @@ was registered), POSTs the signed body, and records the outcome. A failure is re
 after the next delay of the schedule; past the last one the delivery is FAILED and waits
 for `redeliverWebhook`. A 2xx answer is success; anything else, a timeout or a refused
 connection is a failure.
+
+Retention: when a pass finds nothing due, and at most every `prune_every` seconds, the
+loop deletes one small batch of deliveries delivered longer than `retention` ago (the
+next batch right away when that one was full), so a table grown over months drains
+without one long transaction holding up deliveries.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +53,9 @@ class WebhookDispatcher:
         timeout: float = 10.0,
         batch: int = 50,
         concurrency: int = 8,
+        retention: timedelta | None = None,
+        prune_batch: int = 100,
+        prune_every: float = 60.0,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.store = store
@@ -57,6 +66,11 @@ class WebhookDispatcher:
         self.timeout = timeout
         self.batch = batch
         self.clock = clock
+        #: None keeps every delivery forever
+        self.retention = retention
+        self.prune_batch = prune_batch
+        self.prune_every = prune_every
+        self._next_prune = 0.0  # time.monotonic() of the next batch
         #: a claim outlives one attempt (timeout) by a margin; then it is due again
         self.lease = timeout + 20.0
         self._limit = asyncio.Semaphore(concurrency)
@@ -80,6 +94,22 @@ class WebhookDispatcher:
         if due:
             await asyncio.gather(*(self._deliver(d) for d in due))
         return len(due)
+
+    async def prune_once(self) -> int:
+        """Delete one batch of deliveries delivered before the retention cutoff; returns
+        how many went."""
+        if self.retention is None:
+            return 0
+        return await self.store.prune(self.clock() - self.retention, limit=self.prune_batch)
+
+    async def _prune_when_idle(self) -> bool:
+        """One batch when its time has come; True when the batch was full (more wait)."""
+        if self.retention is None or time.monotonic() < self._next_prune:
+            return False
+        pruned = await self.prune_once()
+        full = pruned >= self.prune_batch
+        self._next_prune = time.monotonic() + (0.0 if full else self.prune_every)
+        return full
 
     async def _deliver(self, delivery: DueDelivery) -> None:
         async with self._limit:
@@ -151,10 +181,12 @@ class WebhookDispatcher:
         while True:
             try:
                 attempted = await self.run_once()
+                # deliveries first: pruning only fills a pass that found nothing due
+                more_to_prune = not attempted and await self._prune_when_idle()
             except Exception:  # the database may be away for a while; try again later
                 log.exception("webhook dispatch pass failed")
-                attempted = 0
-            if attempted:
+                attempted, more_to_prune = 0, False
+            if attempted or more_to_prune:
                 continue  # a delivery done may have unblocked the next one of its subject
             # a timeout scope, not wait_for: no task is spawned per idle wait
             with contextlib.suppress(TimeoutError):

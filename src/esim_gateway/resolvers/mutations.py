@@ -25,7 +25,7 @@ from esim_gateway.ledger.repository import NewOrder, OrderRecord, Step, request_
 from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
-from esim_gateway.resolvers.quotes import check_quote, quote_payload
+from esim_gateway.resolvers.quotes import check_quote, parse_quote_id, quote_payload
 from esim_gateway.resolvers.scheduling import cancel_scheduled, check_scheduled_at
 
 __all__ = ["Line", "cancel_order", "check_order_lines", "create_order", "topup"]
@@ -125,9 +125,11 @@ async def _claim_and_run(
     *,
     scheduled_at: datetime | None = None,
     check: Callable[[], Awaitable[None]] | None = None,
+    quote_id: str | None = None,
 ) -> MutationOutcome:
     """`check` runs before a new order is recorded, never for a replay (a retry of an
-    order already recorded answers that order, whatever its quote says now)."""
+    order already recorded answers that order, whatever its quote says now). A new order
+    takes `quote_id` as it is recorded: `QuoteUsed` when another order has it."""
     replay = await _replay_or_conflict(context, key, kind, payload)
     if replay is None:
         if check is not None:
@@ -140,6 +142,7 @@ async def _claim_and_run(
                 idempotency_key=key,
                 request=payload,
                 scheduled_at=scheduled_at,
+                quote_id=quote_id,
             )
         )
         if not created and replay.request_hash != request_hash(payload):
@@ -197,7 +200,15 @@ async def create_order(
     if when is not None:
         payload["scheduledAt"] = when.isoformat()
     return await _claim_and_run(
-        context, provider, "order", key, payload, wait, scheduled_at=when, check=check
+        context,
+        provider,
+        "order",
+        key,
+        payload,
+        wait,
+        scheduled_at=when,
+        check=check,
+        quote_id=parse_quote_id(quote_id) if quote_id is not None else None,
     )
 
 

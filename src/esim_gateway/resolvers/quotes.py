@@ -35,6 +35,7 @@ __all__ = [
     "QuotedLine",
     "check_quote",
     "moved_price",
+    "parse_quote_id",
     "quote_order",
 ]
 
@@ -171,6 +172,13 @@ async def quote_order(
     return OrderQuote(provider, tuple(lines), quote, balance_sufficient, tuple(problems))
 
 
+def parse_quote_id(quote_id: str) -> str:
+    try:
+        return str(uuid.UUID(quote_id))
+    except ValueError:
+        raise InvalidInput("quoteId", "Not a quote id this API returned.") from None
+
+
 async def check_quote(
     context: Context,
     quote_id: str,
@@ -179,11 +187,7 @@ async def check_quote(
     start_date: date | None,
 ) -> None:
     """Refuse an order that does not match its quote, or whose price moved since."""
-    try:
-        key = str(uuid.UUID(quote_id))
-    except ValueError:
-        raise InvalidInput("quoteId", "Not a quote id this API returned.") from None
-    quote = await context.ledger.get_quote(key)
+    quote = await context.ledger.get_quote(parse_quote_id(quote_id))
     # another principal's quote is indistinguishable from one that does not exist
     if quote is None or quote.owner != context.principal.id:
         raise ResourceNotFound("No quote with this id.")

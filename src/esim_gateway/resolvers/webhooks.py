@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from esim_gateway.context import Context
 from esim_gateway.errors import Forbidden, InvalidInput, ResourceNotFound, UnknownEvent
-from esim_gateway.ledger.outbox import DeliveryRecord, DeliveryStatus, EndpointRecord
+from esim_gateway.ledger.outbox import DeliveryPage, DeliveryRecord, DeliveryStatus, EndpointRecord
 from esim_gateway.outbound.events import EVENT_TYPES
 from esim_gateway.outbound.urls import UrlPolicy
 
@@ -85,16 +85,21 @@ async def deliveries(
     status: DeliveryStatus | None,
     order_id: str | None,
     first: int,
-) -> list[DeliveryRecord]:
+    after: str | None = None,
+) -> DeliveryPage:
     _require_operator(context)
     if not 1 <= first <= MAX_DELIVERIES:
         raise InvalidInput("first", f"Between 1 and {MAX_DELIVERIES}.")
-    return await context.ledger.outbound.deliveries(
-        endpoint_id=endpoint_id,
-        status=status,
-        subject=f"order:{order_id}" if order_id is not None else None,
-        first=first,
-    )
+    try:
+        return await context.ledger.outbound.deliveries(
+            endpoint_id=endpoint_id,
+            status=status,
+            subject=f"order:{order_id}" if order_id is not None else None,
+            first=first,
+            after=after,
+        )
+    except ValueError:
+        raise InvalidInput("after", "Not a cursor this API returned.") from None
 
 
 async def redeliver(context: Context, delivery_id: str) -> DeliveryRecord:

@@ -76,6 +76,17 @@ class QuoteExpiredError(Error):
     expired_at: datetime
 
 
+@strawberry.type(
+    description=(
+        "The quote named by `quoteId` already backs another order (`orderId`): a quote"
+        " buys once. Nothing was bought; the same idempotency key still returns that order."
+    )
+)
+class QuoteUsedError(Error):
+    quote_id: strawberry.ID
+    order_id: strawberry.ID
+
+
 @strawberry.type(description="Not an event the gateway sends; nothing was changed.")
 class UnknownEventError(Error):
     event: str
@@ -217,6 +228,19 @@ class PriceChangedHandler(strawberry.ExceptionHandler[errors.PriceChanged, Price
         )
 
 
+class QuoteUsedHandler(strawberry.ExceptionHandler[errors.QuoteUsed, QuoteUsedError]):
+    def handle(
+        self, exception: errors.QuoteUsed, *, field: StrawberryField, info: Info[Any, Any]
+    ) -> QuoteUsedError:
+        from esim_gateway.schema.ids import order_global_id
+
+        return QuoteUsedError(
+            message=exception.message,
+            quote_id=strawberry.ID(exception.quote_id),
+            order_id=strawberry.ID(order_global_id(exception.order_id)),
+        )
+
+
 class UnknownEventHandler(strawberry.ExceptionHandler[errors.UnknownEvent, UnknownEventError]):
     def handle(
         self, exception: errors.UnknownEvent, *, field: StrawberryField, info: Info[Any, Any]
@@ -242,6 +266,7 @@ EXCEPTION_HANDLERS = (
     IdempotencyHandler(),
     QuoteExpiredHandler(),
     PriceChangedHandler(),
+    QuoteUsedHandler(),
     UnknownEventHandler(),
     UrlNotAllowedHandler(),
 )
@@ -255,6 +280,7 @@ ERROR_TYPES = (
     ProviderError,
     QuoteExpiredError,
     PriceChangedError,
+    QuoteUsedError,
     UnknownEventError,
     UrlNotAllowedError,
 )

@@ -26,6 +26,7 @@ from esim_gateway.schema.errors import (
     PriceChangedError,
     ProviderError,
     QuoteExpiredError,
+    QuoteUsedError,
     UnsupportedOperationError,
     ValidationError,
     provider_error_from,
@@ -70,7 +71,8 @@ CreateOrderResult = Annotated[
     | UnsupportedOperationError
     | ForbiddenError
     | QuoteExpiredError
-    | PriceChangedError,
+    | PriceChangedError
+    | QuoteUsedError,
     strawberry.union("CreateOrderResult"),
 ]
 QuoteOrderResult = Annotated[
@@ -147,6 +149,7 @@ class CreateOrderInput:
         description=(
             "A `quoteOrder` answer for this same order: buy only at the quoted price"
             " (`QuoteExpiredError` / `PriceChangedError` otherwise, and nothing is bought)."
+            " A quote buys once: another order with it is a `QuoteUsedError`."
         ),
     )
     scheduled_at: datetime | None = strawberry.field(

@@ -14,7 +14,12 @@ import strawberry
 from strawberry.types import Info
 
 from esim_gateway.context import Context
-from esim_gateway.ledger.outbox import DeliveryRecord, DeliveryStatus, EndpointRecord
+from esim_gateway.ledger.outbox import (
+    DeliveryRecord,
+    DeliveryStatus,
+    EndpointRecord,
+    encode_delivery_cursor,
+)
 from esim_gateway.outbound.events import order_global_id
 from esim_gateway.resolvers import webhooks as resolvers
 from esim_gateway.schema.errors import (
@@ -25,6 +30,7 @@ from esim_gateway.schema.errors import (
     ValidationError,
 )
 from esim_gateway.schema.ids import parse_order_id
+from esim_gateway.schema.types import PageInfo
 
 __all__ = ["WebhookMutations", "WebhookQueries"]
 
@@ -124,6 +130,9 @@ class WebhookDelivery:
 @strawberry.type
 class WebhookDeliveryList:
     deliveries: list[WebhookDelivery]
+    page_info: PageInfo = strawberry.field(
+        description="`endCursor` goes in `after` for the next (older) page."
+    )
 
 
 CreateWebhookEndpointResult = Annotated[
@@ -165,7 +174,12 @@ class WebhookQueries:
         records = await resolvers.endpoints(info.context)
         return WebhookEndpointList(endpoints=[WebhookEndpoint.from_record(r) for r in records])
 
-    @strawberry.field(description="Webhook deliveries, newest first (operators).")
+    @strawberry.field(
+        description=(
+            "Webhook deliveries, newest first (operators); `after` pages on, like `orders`."
+            " Delivered ones are kept for ESIM_GATEWAY_WEBHOOK_RETENTION_DAYS."
+        )
+    )
     async def webhook_deliveries(
         self,
         info: GInfo,
@@ -173,15 +187,23 @@ class WebhookQueries:
         status: WebhookDeliveryStatus | None = None,
         order_id: strawberry.ID | None = None,
         first: int = 20,
+        after: str | None = None,
     ) -> WebhookDeliveriesResult:
-        records = await resolvers.deliveries(
+        page = await resolvers.deliveries(
             info.context,
             endpoint_id=endpoint_id,
             status=DeliveryStatus(status.value) if status is not None else None,
             order_id=parse_order_id(order_id, "orderId") if order_id is not None else None,
             first=first,
+            after=after,
         )
-        return WebhookDeliveryList(deliveries=[WebhookDelivery.from_record(r) for r in records])
+        return WebhookDeliveryList(
+            deliveries=[WebhookDelivery.from_record(r) for r in page.records],
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                end_cursor=encode_delivery_cursor(page.records[-1]) if page.records else None,
+            ),
+        )
 
 
 @strawberry.type
