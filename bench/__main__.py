@@ -249,19 +249,7 @@ def _peer_section(result: dict[str, Any]) -> str:
         f" {_verdict(all(n == 1 for n in shared['upstream_calls']))}. (Mesh and the bare"
         " endpoint send one upstream call per request: 100 per wave.)\n"
     )
-    ledger = result["ledger_only"]
-    ledger_ratio = ledger["gateway"].p50_ms / ledger["row"].p50_ms
-    coalescing += (
-        "\n### Goal 2: an `order` answered from the ledger alone\n\n"
-        "`order(id) { id status reference idempotencyKey createdAt }` (no provider field)"
-        " vs a plain Starlette endpoint reading the same row with the same driver"
-        " (SQLAlchemy Core over aiosqlite), concurrency 1, SQLite:"
-        f" p50 {ledger['row'].p50_ms:.2f} ms vs {ledger['gateway'].p50_ms:.2f} ms,"
-        f" {ledger_ratio:.2f}x. Target within 1.3x: {_verdict(ledger_ratio <= 1.3)}."
-        " (The gateway answers from its 2 s ledger read cache most of the time; the plain"
-        " endpoint reads the file each time.) PostgreSQL: not measured by `make bench`"
-        " yet.\n"
-    )
+    coalescing += _ledger_section(result["ledger_only"])
     if "mesh" not in c1:
         return (
             "## Against the best generic gateway (P11, issue 12)\n\n"
@@ -302,6 +290,38 @@ def _peer_section(result: dict[str, Any]) -> str:
     )
 
 
+def _ledger_section(cells: dict[str, dict[str, Run]]) -> str:
+    drivers = {"sqlite": ("SQLite", "aiosqlite"), "postgresql": ("PostgreSQL", "asyncpg")}
+    rows = []
+    verdicts = []
+    for database, cell in cells.items():
+        name, driver = drivers[database]
+        ratio = cell["gateway"].p50_ms / cell["row"].p50_ms
+        rows.append(
+            f"| {name} (SQLAlchemy Core over {driver}) | {cell['row'].p50_ms:.2f} ms"
+            f" | {cell['gateway'].p50_ms:.2f} ms | {ratio:.2f}x |"
+        )
+        verdicts.append(f"{name} {_verdict(ratio <= 1.3)}")
+    missing = (
+        ""
+        if "postgresql" in cells
+        else " PostgreSQL not measured: no server answered at 127.0.0.1:5432 (or"
+        " `ESIM_GATEWAY_TEST_POSTGRES_URL` is `off`)."
+    )
+    return (
+        "\n### Goal 2: an `order` answered from the ledger alone\n\n"
+        "`order(id) { id status reference idempotencyKey createdAt }` (no provider field)"
+        " vs a plain Starlette endpoint reading the same row of the same database with the"
+        " same driver, concurrency 1; on PostgreSQL a second gateway process and the plain"
+        " endpoint share one database of the run's own.\n\n"
+        "| ledger | plain endpoint p50 | gateway p50 | ratio |\n| --- | --- | --- | --- |\n"
+        + "\n".join(rows)
+        + f"\n\nTarget within 1.3x: {'; '.join(verdicts)}.{missing} The gateway answers from"
+        " its 2 s ledger read cache most of the time; the plain endpoint reads the row"
+        " each time.\n"
+    )
+
+
 def _budget_section(result: dict[str, Any] | None) -> str:
     head = "## Budget per layer: where an `order(id)`'s CPU goes (issue 12)\n\n"
     if result is None:
@@ -338,22 +358,31 @@ def _budget_section(result: dict[str, Any] | None) -> str:
     )
 
 
+def _load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was besides us."""
+    return " / ".join(f"{figure:.1f}" for figure in os.getloadavg())
+
+
 def main() -> int:
     seconds = float(os.environ.get("BENCH_SECONDS", "3"))
     runs = int(os.environ.get("BENCH_RUNS", "3"))
     tail_seconds = float(os.environ.get("BENCH_TAIL_SECONDS", "20"))
+    load_before = _load_average()
     catalog_result = asyncio.run(catalog.run())
     micro_result = micro.run()
     load_result = load.run(seconds=seconds, runs=runs, tail_seconds=tail_seconds)
     profile_result = profile.run()
+    load_after = _load_average()
     out = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
         "# Benchmarks\n\n"
         f"Produced by `make bench` (`python -m bench`) on {datetime.now(UTC):%Y-%m-%d %H:%M}"
         f" UTC, Python {platform.python_version()}, {platform.machine()},"
-        f" {os.cpu_count()} cores. Every figure is a ratio against a baseline measured in"
-        " the same run; absolute numbers are this machine's only.\n\n"
+        f" {os.cpu_count()} cores; load average (1 / 5 / 15 min, other work on the machine"
+        f" included) {load_before} when it started and {load_after} when it ended. Every"
+        " figure is a ratio against a baseline measured in the same run; absolute numbers"
+        " are this machine's only.\n\n"
         + _catalog_section(catalog_result)
         + "\n"
         + _micro_section(micro_result)
