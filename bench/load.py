@@ -346,50 +346,20 @@ class Servers:
     gateway_pg: int | None = None  # the same gateway on a PostgreSQL ledger, when one answers
 
 
-#: the PostgreSQL server the tests use (tests/conftest.py): the one this variable names,
-#: else the local one when something answers on its port
-POSTGRES_VARIABLE = "ESIM_GATEWAY_TEST_POSTGRES_URL"
-LOCAL_POSTGRES = ("127.0.0.1", 5432)
-
-
-def postgres_url() -> str | None:
-    configured = os.environ.get(POSTGRES_VARIABLE)
-    if configured == "off":
-        return None
-    if configured:
-        return configured
-    try:
-        with socket.create_connection(LOCAL_POSTGRES, timeout=0.2):
-            pass
-    except OSError:
-        return None
-    host, port = LOCAL_POSTGRES
-    return f"postgresql+asyncpg://postgres@{host}:{port}/test"
-
-
-async def _admin(url: str, statement: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str | None]:
     """A database of this run's own on the PostgreSQL server, dropped afterwards; None
     (goal 2 measured on SQLite only) when there is no server or it refuses us."""
-    url = postgres_url()
+    # the server the tests use, found the same way (a dev dependency, as the bench is)
+    from tests.conftest import find_postgres_url, postgres_admin
+
+    url = find_postgres_url(os.environ)
     if url is None:
         yield None
         return
     name = f"esim_gateway_bench_{os.getpid()}"
     try:
-        asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(url, f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # a server found on the port may not be ours to use
         print(f"bench: PostgreSQL at {url} not used: {type(exc).__name__}", file=sys.stderr)
         yield None
@@ -397,7 +367,7 @@ def postgres_database() -> Iterator[str | None]:
     try:
         yield f"{url.rsplit('/', 1)[0]}/{name}"
     finally:
-        asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict[str, Any]:
