@@ -85,6 +85,8 @@ def budget(raw: Path) -> Counter[str]:
     samples: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a line py-spy cut short while the process changed
+            continue
         frames = stack.split(";")
         if "esim_gateway/__main__.py" not in stack:  # other threads (aiosqlite's worker)
             samples["ledger" if "aiosqlite" in stack else OTHER] += int(count)
