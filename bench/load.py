@@ -78,21 +78,30 @@ async def hello(request):
     return JSONResponse({"data": {"__typename": "Query"}})
 
 # goal 2 of issue 12: the same ledger row the gateway answers `order(id)` from, read by a
-# plain endpoint with the same driver (SQLAlchemy Core over aiosqlite)
+# plain endpoint with the same driver (SQLAlchemy Core over aiosqlite, or asyncpg)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-ledger = create_async_engine(os.environ["LEDGER_URL"])
 ROW = text("SELECT id, state, reference, idempotency_key, created_at FROM orders WHERE id = :id")
 
-async def row(request):
-    async with ledger.connect() as conn:
-        found = (await conn.execute(ROW, {"id": request.query_params["id"]})).mappings().first()
-    order = {"id": found["id"], "status": found["state"].upper(), "reference": found["reference"],
-             "idempotencyKey": found["idempotency_key"], "createdAt": str(found["created_at"])}
-    return JSONResponse({"data": {"order": order}})
+def row_endpoint(url):
+    ledger = create_async_engine(url)
 
-app = Starlette(routes=[Route("/order", order), Route("/hello", hello), Route("/row", row)])
+    async def row(request):
+        async with ledger.connect() as conn:
+            found = (await conn.execute(ROW, {"id": request.query_params["id"]})).mappings().first()
+        order = {"id": str(found["id"]), "status": found["state"].upper(),
+                 "reference": found["reference"], "idempotencyKey": found["idempotency_key"],
+                 "createdAt": str(found["created_at"])}
+        return JSONResponse({"data": {"order": order}})
+
+    return row
+
+routes = [Route("/order", order), Route("/hello", hello),
+          Route("/row", row_endpoint(os.environ["LEDGER_URL"]))]
+if os.environ.get("LEDGER_PG_URL"):  # the same over asyncpg, on the PostgreSQL gateway's ledger
+    routes.append(Route("/row-pg", row_endpoint(os.environ["LEDGER_PG_URL"])))
+app = Starlette(routes=routes)
 """
 LEDGER_QUERY = """query Order($id: ID!) { order(id: $id) { ... on Order { id status reference
   idempotencyKey createdAt } } }"""
@@ -334,6 +343,31 @@ class Servers:
     bare: int
     upstream: str
     mesh: int | None = None
+    gateway_pg: int | None = None  # the same gateway on a PostgreSQL ledger, when one answers
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A database of this run's own on the PostgreSQL server, dropped afterwards; None
+    (goal 2 measured on SQLite only) when there is no server or it refuses us."""
+    # the server the tests use, found the same way (a dev dependency, as the bench is)
+    from tests.conftest import find_postgres_url, postgres_admin
+
+    url = find_postgres_url(os.environ)
+    if url is None:
+        yield None
+        return
+    name = f"esim_gateway_bench_{os.getpid()}"
+    try:
+        asyncio.run(postgres_admin(url, f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # a server found on the port may not be ours to use
+        print(f"bench: PostgreSQL at {url} not used: {type(exc).__name__}", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield f"{url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        asyncio.run(postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict[str, Any]:
@@ -341,7 +375,7 @@ def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict
     up, gw, naive, bare = _port(), _port(), _port(), _port()
     upstream = f"http://127.0.0.1:{up}/roamify"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESIM_GATEWAY_")}
-    with TemporaryDirectory() as tmp:
+    with TemporaryDirectory() as tmp, postgres_database() as pg_url:
         (Path(tmp) / "bare_app.py").write_text(BARE_APP)
         (Path(tmp) / "naive_app.py").write_text(NAIVE_APP)
 
@@ -377,14 +411,35 @@ def run(seconds: float = 3.0, runs: int = 3, tail_seconds: float = 20.0) -> dict
                 gateway_env("naive", ESIM_GATEWAY_HTTP_TRANSPORT="httpx"),
                 f"http://127.0.0.1:{naive}/healthz",
             ),
-            _process(
-                _pinned(0, [*uvicorn, "bare_app:app", "--port", str(bare)]),
-                {**env, "UPSTREAM": upstream, "LEDGER_URL": f"sqlite+aiosqlite:///{tmp}/tuned.db"},
-                f"http://127.0.0.1:{bare}/hello",
-            ) as bare_pid,
             contextlib.ExitStack() as peers,
         ):
+            bare_env = {
+                **env,
+                "UPSTREAM": upstream,
+                "LEDGER_URL": f"sqlite+aiosqlite:///{tmp}/tuned.db",
+            }
+            gateway_pg = None
+            if pg_url is not None:
+                # goal 2 on PostgreSQL: the same gateway and the same plain endpoint, both
+                # on one database (the gateway creates its tables when it starts)
+                gateway_pg = _port()
+                peers.enter_context(
+                    _process(
+                        _pinned(0, [py, "-m", "esim_gateway", "serve", "--port", str(gateway_pg)]),
+                        gateway_env("pg", ESIM_GATEWAY_DATABASE_URL=pg_url),
+                        f"http://127.0.0.1:{gateway_pg}/healthz",
+                    )
+                )
+                bare_env["LEDGER_PG_URL"] = pg_url
+            bare_pid = peers.enter_context(
+                _process(
+                    _pinned(0, [*uvicorn, "bare_app:app", "--port", str(bare)]),
+                    bare_env,
+                    f"http://127.0.0.1:{bare}/hello",
+                )
+            )
             servers = Servers(gw, gateway_pid, bare_pid, naive, bare, upstream)
+            servers.gateway_pg = gateway_pg
             mesh = mesh_command()
             if mesh is not None:
                 servers.mesh = _port()
@@ -490,19 +545,15 @@ async def _measure(
     for concurrency in (1, 10):
         overhead[concurrency] = await _cells(subjects, concurrency, seconds, runs)
     shared = await _single_flight(servers, orders[10]["id"])
-    ledger_only = await _cells(
-        {
-            "row": Target.get(servers.bare, f"/row?id={_uuid(orders[0]['id'])}"),
-            "gateway": Target.post(
-                servers.gateway,
-                "/graphql",
-                {"query": LEDGER_QUERY, "variables": {"id": orders[0]["id"]}},
-            ),
-        },
-        1,
-        seconds,
-        runs,
-    )
+    ledger_only = {
+        "sqlite": await _ledger_cell(servers, servers.gateway, "/row", orders[0], seconds, runs)
+    }
+    if servers.gateway_pg is not None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            (pg_order,) = await _orders(client, servers, servers.gateway_pg, 1)
+        ledger_only["postgresql"] = await _ledger_cell(
+            servers, servers.gateway_pg, "/row-pg", pg_order, seconds, runs
+        )
     trivial = await _cells({"plain": plain, "gateway": hello}, 10, seconds, runs)
     naive_cells = await _cells({"tuned": gateway, "naive": naive}, 10, seconds, runs)
 
@@ -560,6 +611,24 @@ async def _measure(
         "p2_upstream_calls": p2,
         "batch": batch,
     }
+
+
+async def _ledger_cell(
+    servers: Servers, gateway: int, row_path: str, order: Any, seconds: float, runs: int
+) -> dict[str, Run]:
+    """Goal 2: `order(id)` answered from the ledger alone vs the plain endpoint reading the
+    same row from the same database, concurrency 1."""
+    return await _cells(
+        {
+            "row": Target.get(servers.bare, f"{row_path}?id={_uuid(order['id'])}"),
+            "gateway": Target.post(
+                gateway, "/graphql", {"query": LEDGER_QUERY, "variables": {"id": order["id"]}}
+            ),
+        },
+        1,
+        seconds,
+        runs,
+    )
 
 
 def _uuid(global_id: str) -> str:

@@ -1,7 +1,8 @@
 """Where an `order(id)`'s CPU goes, per layer (issue 12's budget), from a py-spy profile.
 
-`python -m bench.profile` starts the simulator and the gateway as `bench.load` does,
-drives `order(id)` with one provider read at concurrency 10, records the gateway process
+`python -m bench.profile [provider|ledger]` starts the simulator and the gateway as
+`bench.load` does, drives `order(id)` with one provider read at concurrency 10 (or goal 2's
+`order(id)` answered from the ledger alone, at concurrency 1), records the gateway process
 with py-spy (sampling, from outside the process) and attributes each sample to the layer
 of the innermost frame that belongs to one (asyncio's own frames go to the layer that
 awaited). With the gateway's CPU per request measured alongside, each layer's share
@@ -84,6 +85,8 @@ def budget(raw: Path) -> Counter[str]:
     samples: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # a line py-spy cut short while the process changed
+            continue
         frames = stack.split(";")
         if "esim_gateway/__main__.py" not in stack:  # other threads (aiosqlite's worker)
             samples["ledger" if "aiosqlite" in stack else OTHER] += int(count)
@@ -97,7 +100,19 @@ def py_spy() -> str | None:
     return found if Path(found).exists() else None
 
 
-def run(seconds: float = 10.0) -> dict[str, Any] | None:
+#: the query shapes profiled: name -> (query, concurrency)
+SHAPES: dict[str, tuple[str, int]] = {
+    # one provider read per request, one order per connection (no shared reads)
+    "provider": (load.ORDER_QUERY, 10),
+    # goal 2's query, answered from the ledger alone, as goal 2 measures it
+    "ledger": (load.LEDGER_QUERY, 1),
+}
+
+
+def run(
+    seconds: float = 10.0, shape: str = "provider", keep: Path | None = None
+) -> dict[str, Any] | None:
+    """The budget of one query shape; `keep` saves py-spy's raw stacks there."""
     spy = py_spy()
     if spy is None:
         return None
@@ -130,8 +145,10 @@ def run(seconds: float = 10.0) -> dict[str, Any] | None:
         ):
             raw = Path(tmp) / "profile.txt"
             servers = load.Servers(gw, pid, 0, 0, 0, upstream)
-            requests, cpu = asyncio.run(_drive(servers, spy, raw, seconds))
+            requests, cpu = asyncio.run(_drive(servers, spy, raw, seconds, *SHAPES[shape]))
             samples = budget(raw)
+            if keep is not None:
+                shutil.copy(raw, keep)
     total = sum(samples.values())
     per_request_us = cpu / requests * 1e6
     return {
@@ -144,16 +161,18 @@ def run(seconds: float = 10.0) -> dict[str, Any] | None:
     }
 
 
-async def _drive(servers: load.Servers, spy: str, raw: Path, seconds: float) -> tuple[int, float]:
+async def _drive(
+    servers: load.Servers, spy: str, raw: Path, seconds: float, query: str, concurrency: int
+) -> tuple[int, float]:
     async with httpx.AsyncClient(timeout=60) as client:
-        orders = await load._orders(client, servers, servers.gateway, 10)
+        orders = await load._orders(client, servers, servers.gateway, concurrency)
     targets = tuple(
         load.Target.post(
-            servers.gateway, "/graphql", {"query": load.ORDER_QUERY, "variables": {"id": o["id"]}}
+            servers.gateway, "/graphql", {"query": query, "variables": {"id": o["id"]}}
         )
         for o in orders
     )
-    await load.closed_loop(targets, 10, 2.0)  # warm
+    await load.closed_loop(targets, concurrency, 2.0)  # warm
     # py-spy samples from outside: the gateway is not slowed by an in-process tracer
     recorder = await asyncio.create_subprocess_exec(
         spy,
@@ -173,11 +192,17 @@ async def _drive(servers: load.Servers, spy: str, raw: Path, seconds: float) -> 
         stderr=asyncio.subprocess.DEVNULL,
     )
     cpu_before = load.cpu_seconds(servers.gateway_pid)
-    result = await load.closed_loop(targets, 10, seconds)
+    result = await load.closed_loop(targets, concurrency, seconds)
     cpu = load.cpu_seconds(servers.gateway_pid) - cpu_before
     await recorder.wait()
     return result.requests, cpu
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(run())
+    # python -m bench.profile [provider|ledger] [raw stacks file]
+    print(
+        run(
+            shape=sys.argv[1] if len(sys.argv) > 1 else "provider",
+            keep=Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+        )
+    )

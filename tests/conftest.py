@@ -105,7 +105,7 @@ def postgres_url() -> str | None:
     return find_postgres_url(os.environ)
 
 
-async def _admin(url: str, statement: str) -> None:
+async def postgres_admin(url: str, statement: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -122,7 +122,7 @@ def _admin_sync(url: str, statement: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _admin(url, statement)).result()
+        pool.submit(asyncio.run, postgres_admin(url, statement)).result()
 
 
 @pytest.fixture(scope="session")
@@ -157,8 +157,8 @@ def postgres_database() -> Iterator[str]:
 async def clean_postgres(postgres_database: str) -> AsyncIterator[str]:
     """The session's PostgreSQL database, emptied after the test."""
     yield postgres_database
-    await _admin(postgres_database, "DROP SCHEMA public CASCADE")
-    await _admin(postgres_database, "CREATE SCHEMA public")
+    await postgres_admin(postgres_database, "DROP SCHEMA public CASCADE")
+    await postgres_admin(postgres_database, "CREATE SCHEMA public")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -169,8 +169,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     url: str = request.getfixturevalue("postgres_database")
     yield url
-    await _admin(url, "DROP SCHEMA public CASCADE")
-    await _admin(url, "CREATE SCHEMA public")
+    await postgres_admin(url, "DROP SCHEMA public CASCADE")
+    await postgres_admin(url, "CREATE SCHEMA public")
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -22,6 +22,8 @@ SOURCES = [
     if path.is_file()
     and path.suffix in ("", ".md", ".py", ".sh", ".toml", ".mako", ".ini")
     and "egg-info" not in str(path)
+    # installed packages (bench/mesh after `make bench`, tests/clients): not ours to check
+    and "node_modules" not in path.parts
 ]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 

@@ -52,6 +52,17 @@ class GatewaySchema(strawberry.Schema):
         log_graphql_errors(errors, self._schema, query, variables)
 
 
+class CheapMaskErrors(MaskErrors):
+    """Strawberry's MaskErrors, asking a result for its errors directly: its check, an
+    `isinstance` against a runtime-checkable Protocol, cost ~7 us on every request, with
+    or without errors (issue 12, 'execution')."""
+
+    def _process_result(self, result: object) -> None:
+        errors = getattr(result, "errors", None)  # what the Protocol check looks for
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions only: syntax/validation errors and our own are shown."""
     original = error.original_error
@@ -92,7 +103,7 @@ def build_schema(
     # its hooks, so every limit on the document shares one (DocumentChecks).
     extensions += [lambda: DocumentChecks(gate), OperationObserver]
     if mask_errors:
-        extensions.append(lambda: MaskErrors(should_mask_error=should_mask))
+        extensions.append(lambda: CheapMaskErrors(should_mask_error=should_mask))
     schema = GatewaySchema(
         query=Query,
         mutation=Mutation,

@@ -8,10 +8,18 @@ such fields directly: scalars and enums are serialised with the same `coerce_out
 the full path uses; objects have their sub-selection executed by graphql-core's own
 `collect_and_execute_subfields`, with its own error handling around it.
 
+A scalar or enum field whose resolver is a plain synchronous method of its type (`def
+status(self) -> OrderStatus`: no arguments, no info, no permissions, no field extensions)
+is read the same way, calling the method: an `Order` read from the ledger is five such
+fields, each ~10 us through Strawberry's resolver wrapper (issue 12, 'execution'). Such a
+method only reads its object, so when it raises or returns `None` the full path calls it
+again and reports what graphql-core reports.
+
 Whatever is not plainly a value (an absent attribute, `None`, an exception, a value the
 scalar refuses or that is not of the object type) takes graphql-core's full path, so its
 result and its error are what graphql-core gives. Lists, unions, interfaces, fields with
-arguments or resolvers, and any execution with resolver middleware take the full path too.
+arguments or other resolvers, and any execution with resolver middleware take the full
+path too.
 tests/api/test_execution.py checks both paths give the same responses.
 
 graphql-core calls the methods overridden here internal; pyproject pins its minor version.
@@ -19,13 +27,15 @@ graphql-core calls the methods overridden here internal; pyproject pins its mino
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLField,
     GraphQLID,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -48,7 +58,7 @@ _FULL_PATH: Any = object()  # "take graphql-core's full path for this field"
 
 
 class AttributeField(NamedTuple):
-    """A field that returns `getattr(source, attribute)` unchanged."""
+    """A field that returns `getattr(source, attribute)` unchanged, or `getter(source)`."""
 
     attribute: str
     field_type: GraphQLOutputType
@@ -56,6 +66,8 @@ class AttributeField(NamedTuple):
     object_type: GraphQLObjectType | None
     #: the Python type the scalar returns as it is (graphql-core's String, ID, Boolean)
     unchanged: type | None = None
+    #: the type's own method that computes the value (scalars and enums only)
+    getter: Callable[[Any], Any] | None = None
 
 
 #: graphql-core's serialisers return values of exactly these types untouched
@@ -90,6 +102,13 @@ def _find_attribute_fields(object_type: GraphQLObjectType) -> dict[str, Attribut
     found: dict[str, AttributeField] = {}
     for name, field in object_type.fields.items():
         definition = (field.extensions or {}).get(_DEFINITION)
+        getter = _getter(field, definition)
+        if getter is not None:
+            named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+                unchanged = _UNCHANGED.get(named) if isinstance(named, GraphQLScalarType) else None
+                found[name] = AttributeField("", field.type, named, None, unchanged, getter)
+            continue
         if not (
             isinstance(definition, StrawberryField)
             # Strawberry marks the resolver it gives a field without a resolver, permission
@@ -108,6 +127,25 @@ def _find_attribute_fields(object_type: GraphQLObjectType) -> dict[str, Attribut
         elif isinstance(named, GraphQLObjectType) and _generated_type_check(named):
             found[name] = AttributeField(definition.python_name, field.type, None, named)
     return found
+
+
+def _getter(field: GraphQLField, definition: object) -> Callable[[Any], Any] | None:
+    """The resolver of a field that is a plain method of its type, `def name(self)`."""
+    if not isinstance(definition, StrawberryField) or field.args:
+        return None
+    resolver = definition.base_resolver
+    if (
+        resolver is None
+        or resolver.is_async
+        or definition.permission_classes
+        or definition.extensions
+        or resolver.self_parameter is None
+        or not callable(resolver.wrapped_func)
+        or len(inspect.signature(resolver.wrapped_func).parameters) != 1
+    ):
+        return None
+    getter: Callable[[Any], Any] = resolver.wrapped_func
+    return getter
 
 
 def _generated_type_check(object_type: GraphQLObjectType) -> bool:
@@ -147,7 +185,13 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 field = fields.get(field_details_list[0].node.name.value)
                 result = _FULL_PATH
                 if field is not None:
-                    value = getattr(source_value, field.attribute, None)
+                    if field.getter is None:
+                        value = getattr(source_value, field.attribute, None)
+                    else:
+                        try:
+                            value = field.getter(source_value)
+                        except Exception:  # the full path calls it again and reports it
+                            value = None
                     if value is not None and type(value) is field.unchanged:
                         results[response_name] = value
                         continue
