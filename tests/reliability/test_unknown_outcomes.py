@@ -87,6 +87,18 @@ def notes(order: dict[str, Any]) -> str:
     return " | ".join(h["note"] or "" for h in order["statusHistory"])
 
 
+async def buy_roamify_after_failure(
+    gw: Gateway, key: str, *, status: int = 500, times: int | None = 1
+) -> tuple[str, dict[str, Any]]:
+    """A Roamify purchase whose first send(s) answer `status` without committing
+    anything; returns the package and createOrder's answer."""
+    package = (await a_package(gw, "ROAMIFY"))["packageId"]
+    gw.roamify.control.faults.arm(
+        "POST", "/api/esim/order", status=status, body={"message": "Unknown error"}, times=times
+    )
+    return package, await create(gw, "ROAMIFY", key, package)
+
+
 async def test_a_roamify_purchase_that_commits_after_our_timeout_is_adopted_not_bought_again(
     gateway_factory: GatewayFactory,
 ) -> None:
@@ -149,11 +161,7 @@ async def test_an_unknown_outcome_answers_pending_and_sends_nothing_more_in_the_
     gateway_factory: GatewayFactory,
 ) -> None:
     async with gateway_factory(timeouts=FAST, order_deadline=1.0) as gw:
-        package = (await a_package(gw, "ROAMIFY"))["packageId"]
-        gw.roamify.control.faults.arm(
-            "POST", "/api/esim/order", status=502, body={"message": "Bad gateway"}
-        )
-        order = await create(gw, "ROAMIFY", "pending", package)
+        _, order = await buy_roamify_after_failure(gw, "pending", status=502)
         # not an error: the purchase may still have gone through
         assert order["__typename"] == "Order" and order["status"] == "PENDING", order
         assert gw.roamify.control.calls.count("POST", "/api/esim/order") == 1
@@ -167,11 +175,7 @@ async def test_roamify_sends_again_only_after_its_quiet_period_with_nothing_foun
     gateway_factory: GatewayFactory,
 ) -> None:
     async with gateway_factory(timeouts=FAST, roamify_quiet_period=0.6) as gw:
-        package = (await a_package(gw, "ROAMIFY"))["packageId"]
-        gw.roamify.control.faults.arm(
-            "POST", "/api/esim/order", status=500, body={"message": "Unknown error"}
-        )
-        order = await create(gw, "ROAMIFY", "resent", package)
+        _, order = await buy_roamify_after_failure(gw, "resent")
         assert order["__typename"] == "Order" and order["status"] == "COMPLETED", order
         posts = gw.roamify.control.calls.matching("POST", "/api/esim/order")
         lookups = gw.roamify.control.calls.matching("GET", "/api/esim/orders")
@@ -187,11 +191,7 @@ async def test_an_order_given_up_is_failed_then_revived_when_the_purchase_shows_
     gateway_factory: GatewayFactory,
 ) -> None:
     async with gateway_factory(timeouts=FAST, roamify_quiet_period=0.3) as gw:
-        package = (await a_package(gw, "ROAMIFY"))["packageId"]
-        gw.roamify.control.faults.arm(
-            "POST", "/api/esim/order", status=500, body={"message": "Unknown error"}, times=None
-        )
-        order = await create(gw, "ROAMIFY", "given-up", package)
+        package, order = await buy_roamify_after_failure(gw, "given-up", times=None)
         assert order["__typename"] == "Order" and order["status"] == "FAILED", order
         assert "still watched" in order["failureReason"]
         assert gw.roamify.control.calls.count("POST", "/api/esim/order") == 3
@@ -220,11 +220,7 @@ async def test_a_second_purchase_under_one_reference_is_recorded_counted_and_log
     gateway_factory: GatewayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with gateway_factory(timeouts=FAST, roamify_quiet_period=0.3) as gw:
-        package = (await a_package(gw, "ROAMIFY"))["packageId"]
-        gw.roamify.control.faults.arm(
-            "POST", "/api/esim/order", status=500, body={"message": "Unknown error"}
-        )
-        order = await create(gw, "ROAMIFY", "twice", package)
+        package, order = await buy_roamify_after_failure(gw, "twice")
         assert order["status"] == "COMPLETED"
         record = await gw.ledger.get(parse_order_id(order["id"]))
         assert record is not None and record.watch_until is not None
