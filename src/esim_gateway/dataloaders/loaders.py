@@ -48,6 +48,8 @@ def _fan_out(
             return exc
 
     async def batch(keys: list[PK]) -> list[V | Exception]:
+        if len(keys) == 1:  # most batches: no task to gather one read
+            return [await one(keys[0])]
         return list(await asyncio.gather(*(one(key) for key in keys)))
 
     return batch

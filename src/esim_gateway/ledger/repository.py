@@ -837,6 +837,13 @@ class Ledger:
             row = await session.get(OrderRow, order_id)
             return OrderRecord.from_row(row) if row is not None else None
 
+    def cached(self, order_id: str, now: float | None = None) -> OrderRecord | None:
+        """The order from the read cache while it is fresh, else None (no I/O)."""
+        entry = self._read_cache.get(order_id)
+        if entry is None or entry[0] <= (time.monotonic() if now is None else now):
+            return None
+        return entry[1]
+
     async def get_many(self, order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         """The hot path of every GraphQL order read: the read cache, then one Core query
         (no ORM session) for the rest. Purchases never read through here."""
@@ -844,9 +851,9 @@ class Ledger:
         found: dict[str, OrderRecord] = {}
         missing: list[str] = []
         for order_id in order_ids:
-            cached = self._read_cache.get(order_id)
-            if cached is not None and cached[0] > now:
-                found[order_id] = cached[1]
+            record = self.cached(order_id, now)
+            if record is not None:
+                found[order_id] = record
             else:
                 missing.append(order_id)
         if missing:

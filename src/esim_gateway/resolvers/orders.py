@@ -34,7 +34,9 @@ async def visible_order(context: Context, order_id: str) -> OrderRecord | None:
         order_id = str(uuid.UUID(order_id))
     except ValueError:
         return None
-    record = await context.loaders.ledger_orders.load(order_id)
+    # A fresh cached order needs no batch: the loader would only schedule one to read
+    # the same cache (issue 12, 'loaders': ~3 event-loop turns and a task per order read)
+    record = context.ledger.cached(order_id) or await context.loaders.ledger_orders.load(order_id)
     if record is None or not context.principal.can_see(record.owner):
         return None
     return record
