@@ -179,3 +179,43 @@ async def test_no_secret_in_variables_reaches_the_log(gateway: Gateway, value: o
     assert "graphql error" in logged
     for secret in ("8642", "smdp.example", "SECRETCODE12345", "86421357"):
         assert secret not in logged
+
+
+#: pieces of every secret shape, so that generated texts hit each pattern's edges
+_PIECES = st.sampled_from(
+    [
+        "/install/",
+        "abcdEFGH_-12345678",
+        "LPA:1$",
+        "lpa:1$smdp.example.com$",
+        "Bearer ",
+        "bearer\t",
+        "sk_live_",
+        "pk_test_",
+        "roamify_",
+        "0123456789ABCDEF01234567",
+        "89ABCDEF0123456789abcdef",
+        "PIN",
+        "puk2",
+        ": ",
+        "=",
+        '"',
+        "'",
+        " ",
+        ",",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=12).map("".join))
+def test_the_quick_check_never_skips_a_text_the_patterns_would_change(text: str) -> None:
+    """`redact` skips texts without any pattern's literal (or an upper-case hex run)
+    before scanning them: it must answer exactly as applying every pattern would."""
+    from esim_gateway.errors import _SECRET_PATTERNS
+
+    expected = text
+    for pattern in _SECRET_PATTERNS:
+        expected = pattern.sub("[redacted]", expected)
+    assert redact(text) == expected
