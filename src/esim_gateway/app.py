@@ -132,9 +132,9 @@ def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
 
         return ReqwestTransport(connect_timeout=Timeouts().connect, max_connections=100)
     if settings.http_transport is HttpTransport.AIOHTTP:
-        from httpx_aiohttp import AiohttpTransport
+        from esim_gateway.providers.aiohttp_transport import SentAwareAiohttpTransport
 
-        return AiohttpTransport()
+        return SentAwareAiohttpTransport()
     return httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         retries=0,
