@@ -44,8 +44,20 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "provider registry (retry, breaker, semaphore, single flight)",
         ("esim_gateway/providers/registry.py", "stamina/", "tenacity/"),
     ),
+    # before the adapters: the transport module lives under providers/ but is the client
+    (
+        "httpx",
+        (
+            "httpx/",
+            "pyreqwest/",
+            "esim_gateway/providers/reqwest.py",
+            "httpx_aiohttp/",
+            "aiohttp/",
+            "yarl/",
+            "multidict/",
+        ),
+    ),
     ("adapter and parsing", ("esim_gateway/providers/",)),
-    ("httpx (over aiohttp)", ("httpx/", "httpx_aiohttp/", "aiohttp/", "yarl/", "multidict/")),
     (
         "execution (Strawberry, graphql-core, resolvers)",
         (

@@ -64,6 +64,7 @@ class Mode(enum.StrEnum):
 
 
 class HttpTransport(enum.StrEnum):
+    REQWEST = "reqwest"
     AIOHTTP = "aiohttp"
     HTTPX = "httpx"
 
@@ -175,7 +176,7 @@ class Settings:
 
     #: a mutation returns by then; unfinished work goes on in the background
     order_deadline: float = 30.0
-    http_transport: HttpTransport = HttpTransport.AIOHTTP
+    http_transport: HttpTransport = HttpTransport.REQWEST
     provider_concurrency: int = 16
     introspection: bool | None = None
     graphiql: bool | None = None
