@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "httpx/",
             "pyreqwest/",
             "esim_gateway/providers/reqwest.py",
+            "esim_gateway/providers/aiohttp_transport.py",
             "httpx_aiohttp/",
             "aiohttp/",
             "yarl/",
