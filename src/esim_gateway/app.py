@@ -34,7 +34,12 @@ from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
-from esim_gateway.observability import InstrumentedTransport, Metrics, RequestMiddleware
+from esim_gateway.observability import (
+    InstrumentedTransport,
+    Metrics,
+    RequestAccounting,
+    RequestMiddleware,
+)
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
@@ -53,6 +58,7 @@ from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.resolvers.scheduling import Scheduler
+from esim_gateway.routing import GRAPHQL_PATH, GatewayApp
 from esim_gateway.schema import build_schema
 from esim_gateway.tracing import Tracing, build_tracing
 from esim_gateway.view import GatewayGraphQL
@@ -499,8 +505,10 @@ def create_app(
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     routes: list[BaseRoute] = [
-        Route("/graphql", view, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", view),
+        # GET and POST are answered by GatewayApp before the router; the route still
+        # answers the other methods (405, or HEAD through the view)
+        Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
+        WebSocketRoute(GRAPHQL_PATH, view),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
@@ -517,10 +525,13 @@ def create_app(
             routes.append(Mount("/sandbox/roamify", app=sandboxes.roamify.app))
         if sandboxes.simplifytrip is not None:
             routes.append(Mount("/sandbox/simplifytrip", app=sandboxes.simplifytrip.app))
-    app = Starlette(
+    accounting = RequestAccounting(metrics)
+    app = GatewayApp(
+        graphql=view.http.answer,
+        accounting=accounting,
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(RequestMiddleware, metrics=metrics)],
+        middleware=[Middleware(RequestMiddleware, metrics=metrics, accounting=accounting)],
     )
     app.state.settings = settings
     app.state.sandboxes = sandboxes

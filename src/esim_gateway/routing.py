@@ -1,0 +1,45 @@
+"""The gateway's ASGI app: Starlette, with GraphQL over HTTP taken before its stack.
+
+GET and POST /graphql are nearly all of the traffic, and Starlette's layers do nothing
+for them: the endpoint answers its own refusals and errors, so ServerErrorMiddleware,
+ExceptionMiddleware, the Router's route matching and the Route's method check cost
+~20-30 us per request for nothing (issue 12). Those requests get the same accounting
+(`RequestAccounting.serve`: request id, metrics, the access line) and the same plain 500
+on an unexpected exception; everything else - WebSockets, other methods on /graphql (the
+Route's 405), the other routes, an app under a root path - takes Starlette's way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from esim_gateway.observability import RequestAccounting
+
+__all__ = ["GRAPHQL_PATH", "GatewayApp"]
+
+GRAPHQL_PATH = "/graphql"
+
+Answer = Callable[[Scope, Receive], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]]
+
+
+class GatewayApp(Starlette):
+    def __init__(self, *, graphql: Answer, accounting: RequestAccounting, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._graphql = graphql
+        self._accounting = accounting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == GRAPHQL_PATH
+            and scope["method"] in ("GET", "POST")
+            and not scope.get("root_path")
+        ):
+            scope["app"] = self  # as Starlette sets it (Request.app)
+            await self._accounting.serve(scope, receive, send, self._graphql)
+            return
+        await super().__call__(scope, receive, send)
