@@ -3,7 +3,8 @@ measured in the same run.
 
 Processes: the provider simulator (`esim-gateway sandbox`), the gateway (`esim-gateway
 serve`, live adapters pointed at the simulator), a bare Starlette app doing the same
-provider call with the same client stack, and the naive build of the gateway. The
+provider call with httpx.AsyncClient over httpx-aiohttp (issue 12's baseline; the gateway
+uses its own ProviderClient over reqwest), and the naive build of the gateway. The
 gateway and its baselines are pinned to core 0 with `taskset` (each loaded in turn);
 the simulator and this load generator share core 1. The load generator is a minimal
 keep-alive HTTP/1.1 client on raw asyncio streams (a few microseconds per request, so the

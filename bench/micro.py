@@ -27,6 +27,8 @@ import strawberry
 from httpx_aiohttp import AiohttpTransport
 
 from bench.load import _pinned, _port, _process
+from esim_gateway.providers._http import ProviderClient
+from esim_gateway.providers.reqwest import ReqwestTransport
 
 HELLO_APP = """
 from starlette.applications import Starlette
@@ -126,6 +128,16 @@ async def _client_cpu(client: httpx.AsyncClient, url: str, concurrency: int) -> 
 async def client_cost(port: int) -> dict[str, dict[str, float]]:
     url = f"http://127.0.0.1:{port}/hello"
     results: dict[str, dict[str, float]] = {}
+    # the adapters' own stack: ProviderClient (straight to its transport) over reqwest
+    async with ProviderClient(
+        base_url=f"http://127.0.0.1:{port}",
+        transport=ReqwestTransport(),
+        timeout=httpx.Timeout(5.0),
+    ) as provider_client:
+        results["adapters"] = {
+            "sequential_us": await _client_cpu(provider_client, url, 1) * 1e6,
+            "concurrent_50_us": await _client_cpu(provider_client, url, 50) * 1e6,
+        }
     for name, transport in (
         ("httpx over aiohttp", AiohttpTransport()),
         ("httpx default", httpx.AsyncHTTPTransport()),
