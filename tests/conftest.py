@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+import hypothesis
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
@@ -37,6 +38,22 @@ if TYPE_CHECKING:
     from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox
 
 GATEWAY_URL = "http://gateway.test/graphql"
+
+# Hypothesis' default 200 ms deadline per example is a timing assertion: with `make test`'s
+# workers sharing two cores, an example can take longer without being wrong (it failed
+# test_provider_http that way). Every property still runs all its examples.
+hypothesis.settings.register_profile("suite", deadline=None)
+hypothesis.settings.load_profile("suite")
+
+#: modules whose tests take tens of seconds each (real processes, fault schedules); run
+#: first, so `make test`'s workers do not end waiting on one of them while the other idles
+SLOW_FIRST = ("tests/reliability/",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first, otherwise collection order (the same in every xdist worker,
+    as xdist requires)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
 
 
 @pytest.fixture(scope="session", autouse=True)
