@@ -52,8 +52,15 @@ SLOW_FIRST = ("tests/reliability/",)
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow modules first, otherwise collection order (the same in every xdist worker,
-    as xdist requires)."""
+    as xdist requires); every item's node id unique."""
     items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
+    # schemathesis gives each operation of test_fuzz the function's node id (the operation
+    # is only in its name): xdist's --dist loadgroup queues by node id and ran one of 27
+    seen: set[str] = set()
+    for item in items:
+        if item.nodeid in seen and item.parent is not None:
+            item._id = item.parent.id.child(item.name)  # what a parametrized item gets
+        seen.add(item.nodeid)
 
 
 @pytest.fixture(scope="session", autouse=True)
