@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+import hypothesis
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
@@ -37,6 +38,29 @@ if TYPE_CHECKING:
     from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox
 
 GATEWAY_URL = "http://gateway.test/graphql"
+
+# Hypothesis' default 200 ms deadline per example is a timing assertion: with `make test`'s
+# workers sharing two cores, an example can take longer without being wrong (it failed
+# test_provider_http that way). Every property still runs all its examples.
+hypothesis.settings.register_profile("suite", deadline=None)
+hypothesis.settings.load_profile("suite")
+
+#: modules whose tests take tens of seconds each (real processes, fault schedules); run
+#: first, so `make test`'s workers do not end waiting on one of them while the other idles
+SLOW_FIRST = ("tests/reliability/",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first, otherwise collection order (the same in every xdist worker,
+    as xdist requires); every item's node id unique."""
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
+    # schemathesis gives each operation of test_fuzz the function's node id (the operation
+    # is only in its name): xdist's --dist loadgroup queues by node id and ran one of 27
+    seen: set[str] = set()
+    for item in items:
+        if item.nodeid in seen and item.parent is not None:
+            item._id = item.parent.id.child(item.name)  # what a parametrized item gets
+        seen.add(item.nodeid)
 
 
 @pytest.fixture(scope="session", autouse=True)

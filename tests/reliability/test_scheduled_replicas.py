@@ -19,6 +19,10 @@ from tests.reliability.test_two_processes import (
     simulators,
 )
 
+# `make test` runs the suite in parallel workers; each test here starts several real gateway
+# and simulator processes, so one worker runs them one after another (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("real-processes")
+
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on Error { message } } }"""
 QUOTE = """mutation($input: QuoteOrderInput!) { quoteOrder(input: $input) { __typename

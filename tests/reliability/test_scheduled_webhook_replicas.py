@@ -29,6 +29,10 @@ from tests.reliability.test_webhook_replicas import (
     register_receiver,
 )
 
+# `make test` runs the suite in parallel workers; each test here starts several real gateway
+# and simulator processes, so one worker runs them one after another (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("real-processes")
+
 ORDER = """query($id: ID!) { order(id: $id) { __typename
   ... on Order { status reference statusHistory { note } } } }"""
 #: how long the test waits for the placement and the delivery (a bound, not a measure)

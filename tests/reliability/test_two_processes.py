@@ -17,6 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+# `make test` runs the suite in parallel workers; each test here starts several real gateway
+# and simulator processes, so one worker runs them one after another (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("real-processes")
+
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status reference } ... on Error { message } } }"""
 

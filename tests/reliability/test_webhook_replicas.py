@@ -26,6 +26,10 @@ from tests.reliability.test_two_processes import (
     wait_ready,
 )
 
+# `make test` runs the suite in parallel workers; each test here starts several real gateway
+# and simulator processes, so one worker runs them one after another (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("real-processes")
+
 CREATE_ENDPOINT = """mutation($url: String!) {
   createWebhookEndpoint(url: $url, events: ["order.completed"]) { __typename
     ... on WebhookEndpointSecret { secret } ... on Error { message } } }"""
