@@ -327,9 +327,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # SQLite is a local file: a liveness ping per checkout would only add latency
+        sqlite = settings.database_url.startswith("sqlite")
         engine = create_async_engine(
             settings.database_url,
-            pool_pre_ping=not settings.database_url.startswith("sqlite"),
+            pool_pre_ping=not sqlite,
+            # a writer waits for another's lock up to 30 s (sqlite3's default: 5) rather
+            # than fail a ledger write with "database is locked" on a starved machine
+            connect_args={"timeout": 30.0} if sqlite else {},
             # JSON columns (a catalog snapshot is megabytes) coded by orjson, not json
             json_serializer=_json_text,
             json_deserializer=orjson.loads,
