@@ -149,7 +149,12 @@ def _load_section(
         f"P1 {_verdict(p1_ok)}; P4 {_verdict(p4_ok)}. Why, in figures: at saturation the"
         f" gateway process spends {gateway_us:.0f} us of CPU per `order(id)` and the bare"
         f" endpoint {bare_us:.0f} us (P5 below), so the gateway's own work is"
-        f" {gateway_us - bare_us:.0f} us per request: the view (API key, CSRF and"
+        + (
+            f" {gateway_us - bare_us:.0f} us per request"
+            if gateway_us > bare_us
+            else " within this measure's noise (the two were measured a few seconds apart)"
+        )
+        + ": the view (API key, CSRF and"
         " body checks, rate limit, request id, metrics, access log), Strawberry's operation"
         f" machinery ({trivial_us:.0f} us for a cached `{{ __typename }}`, P8), the ledger"
         " read (from its 2 s cache), per-request loaders and the adapter layers (retry"
