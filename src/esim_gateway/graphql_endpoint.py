@@ -34,7 +34,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope
+from starlette.types import Receive, Scope
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema import BaseSchema
@@ -70,6 +70,7 @@ from esim_gateway.httpcache import (
 )
 from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
 from esim_gateway.ratelimit import Limiter, retry_after_header
+from esim_gateway.replay import replay_body
 from esim_gateway.schema.limits import document_cost
 
 if TYPE_CHECKING:
@@ -519,13 +520,4 @@ def _decode_json(data: str | bytes) -> object:
 
 def _request(scope: Scope, body: bytes) -> Request:
     """The Starlette request a resolver may read (its URL, headers, or body again)."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return {"type": "http.disconnect"}
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(scope, replay)
+    return Request(scope, replay_body(body))

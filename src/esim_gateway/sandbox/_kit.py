@@ -37,6 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from esim_gateway.replay import replay_body
+
 __all__ = [
     "BearerAuth",
     "Call",
@@ -235,15 +237,7 @@ class FaultMiddleware:
         if fault is None and template is not None and template != path:
             fault = self.control.faults.take(method, template)
 
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return {"type": "http.disconnect"}
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
+        replay = replay_body(body)
         if fault is None:
             await self.app(scope, replay, send)
             return
