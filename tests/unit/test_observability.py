@@ -15,6 +15,7 @@ from esim_gateway.errors import _SECRET_PATTERNS, redact
 from esim_gateway.observability import (
     InstrumentedTransport,
     Metrics,
+    RequestAccounting,
     RequestStats,
     endpoint_label,
     redact_event,
@@ -105,6 +106,48 @@ def test_a_log_line_orjson_cannot_encode_is_still_written() -> None:
     (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert line["by_id"] == {"1": "a"} and line["big"] == 2**70
     assert line["thing"].startswith("<object object")
+
+
+def account(accounting: RequestAccounting, path: str) -> None:
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"x-request-id", b"r-1")]}
+    _, stats, token = accounting.begin(scope)
+    structlog.contextvars.bind_contextvars(operation="Bearer abc.def", principal="p-1")
+    accounting.end(scope, stats, token, 200)
+
+
+def test_the_access_line_is_what_structlog_writes_for_it() -> None:
+    """Written straight to the handler while the configuration is configure_logging's
+    own; through structlog and stdlib logging once anything else is on the way."""
+    accounting = RequestAccounting(Metrics())
+    with written_lines() as stream:
+        account(accounting, "/install/abcdefgh12345678")  # the short way
+        root = logging.getLogger()
+        other = logging.NullHandler()
+        root.addHandler(other)  # the configuration changed: the stdlib way
+        try:
+            account(accounting, "/install/abcdefgh12345678")
+        finally:
+            root.removeHandler(other)
+    short, stdlib = (json.loads(line) for line in stream.getvalue().splitlines())
+    for line in (short, stdlib):
+        del line["timestamp"], line["ms"], line["provider_ms"]
+    assert list(short.items()) == list(stdlib.items())  # same fields, same order
+    assert short["path"] == "/install/[redacted]" and short["operation"] == "[redacted]"
+    assert short["request_id"] == "r-1" and short["logger"] == "esim_gateway.access"
+
+
+def test_a_filter_on_the_way_still_applies_to_the_access_line() -> None:
+    accounting = RequestAccounting(Metrics())
+    with written_lines() as stream:
+        handler = logging.getLogger().handlers[0]
+        dropped = logging.Filter("nothing.of.ours")
+        handler.addFilter(dropped)
+        try:
+            account(accounting, "/graphql")
+        finally:
+            handler.removeFilter(dropped)
+        account(accounting, "/graphql")
+    assert len(stream.getvalue().splitlines()) == 1
 
 
 def test_endpoint_labels_drop_ids() -> None:
