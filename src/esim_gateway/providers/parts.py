@@ -42,7 +42,8 @@ class RequestParts:
     #: lower-case names in the order sent, ``host`` included: what
     #: `httpx.Request.headers.multi_items()` would hold
     headers: list[tuple[str, str]]
-    body: bytes | None
+    #: b"" for none
+    body: bytes
     #: `httpx.Timeout.as_dict()`
     timeout: Mapping[str, float | None]
 
