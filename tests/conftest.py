@@ -32,6 +32,7 @@ from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Mode, Settings
 from esim_gateway.context import Services
 from esim_gateway.ledger.repository import Ledger
+from esim_gateway.providers.parts import RequestParts, ResponseParts, takes_parts
 
 if TYPE_CHECKING:
     from esim_gateway.sandbox.roamify import RoamifySandbox
@@ -436,3 +437,42 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(SERVE_TIMEOUT)
         sock.close()
+
+
+def parts_of(request: httpx.Request) -> RequestParts:
+    """What an httpx.Request is as parts (`providers.parts`)."""
+    return RequestParts(
+        request.method,
+        str(request.url),
+        request.headers.multi_items(),
+        request.content,  # b"" for none
+        request.extensions["timeout"],
+    )
+
+
+class EntryPoints(httpx.AsyncBaseTransport):
+    """Passes every call on to `inner`, noting which entry point it came through:
+    ``parts`` (the direct path of `providers.parts`) or ``httpx``
+    (`handle_async_request`). Takes parts only when `inner` does and `parts` is True:
+    `parts=False` makes a client use httpx's objects over the very same transport."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, *, parts: bool = True) -> None:
+        self.inner = inner
+        self.parts = parts
+        self.used: list[str] = []
+
+    @property
+    def takes_parts(self) -> bool:
+        return self.parts and takes_parts(self.inner)
+
+    async def send_parts(self, request: RequestParts) -> ResponseParts:
+        self.used.append("parts")
+        assert takes_parts(self.inner)
+        return await self.inner.send_parts(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.used.append("httpx")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -21,7 +21,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote
 
 import httpx
 import orjson
@@ -31,6 +32,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from esim_gateway.errors import redact
+from esim_gateway.providers.parts import RequestParts, ResponseParts, takes_parts
 from esim_gateway.tracing import Tracing
 
 __all__ = [
@@ -361,8 +363,22 @@ def endpoint_label(path: str) -> str:
     return _ID_SEGMENT.sub("/:id", path)
 
 
+class _Answered(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+
+_Sent = TypeVar("_Sent", httpx.Request, RequestParts)
+_Answer = TypeVar("_Answer", bound=_Answered)
+
+
 class InstrumentedTransport(httpx.AsyncBaseTransport):
-    """Wraps a provider's transport: counts, times and attributes every upstream call."""
+    """Wraps a provider's transport: counts, times and attributes every upstream call.
+
+    Takes parts (`providers.parts`, the direct path) when the transport it wraps does;
+    a call through `send_parts` is counted, timed, traced and logged as one through
+    `handle_async_request`.
+    """
 
     def __init__(
         self,
@@ -377,9 +393,30 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         self._tracing = tracing or Tracing()
         self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
+    @property
+    def takes_parts(self) -> bool:
+        return takes_parts(self._inner)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._observed(
+            request, request.method, request.url.path, self._inner.handle_async_request
+        )
+
+    async def send_parts(self, request: RequestParts) -> ResponseParts:
+        """Only when `takes_parts`: the wrapped transport's `send_parts`, observed."""
+        inner = self._inner
+        assert takes_parts(inner)
+        return await self._observed(request, request.method, _path(request.url), inner.send_parts)
+
+    async def _observed(
+        self,
+        request: _Sent,
+        method: str,
+        path: str,
+        send: Callable[[_Sent], Awaitable[_Answer]],
+    ) -> _Answer:
         stats = _stats.get()
-        endpoint = endpoint_label(request.url.path)
+        endpoint = endpoint_label(path)
         if stats is not None:
             stats.call_started()
         started = time.perf_counter()
@@ -387,21 +424,21 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
         try:
             if not self._tracing.enabled:
                 # budget line "logging and metrics": no span, no attributes built
-                response = await self._inner.handle_async_request(request)
+                response = await send(request)
                 status = str(response.status_code)
                 return response
             with self._tracing.span(
-                f"{request.method} {endpoint}",
+                f"{method} {endpoint}",
                 client=True,
                 attributes={
                     "esim.provider": self._provider,
-                    "http.request.method": request.method,
+                    "http.request.method": method,
                     "url.template": endpoint,
-                    "server.address": request.url.host,
+                    "server.address": _host(request),
                 },
             ) as span:
-                self._tracing.inject(request.headers)
-                response = await self._inner.handle_async_request(request)
+                _inject(self._tracing, request)
+                response = await send(request)
                 status = str(response.status_code)
                 if span is not None:
                     span.set_attribute("http.response.status_code", response.status_code)
@@ -422,7 +459,7 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
                 structlog.get_logger(_PROVIDER_LOG.name).debug(
                     "provider call",
                     provider=self._provider,
-                    method=request.method,
+                    method=method,
                     endpoint=endpoint,
                     status=status,
                     ms=round(elapsed * 1000, 2),
@@ -443,6 +480,45 @@ class InstrumentedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+#: an absolute URL's path: what follows the authority, up to a query or fragment
+_URL_PATH = re.compile(r"[^:/?#]+://[^/?#]*([^?#]*)")
+
+
+def _path(url: str) -> str:
+    """`httpx.URL(url).path` without parsing the whole URL: percent-decoded, "/" if empty."""
+    match = _URL_PATH.match(url)
+    path = match.group(1) if match is not None else ""
+    if not path:
+        return "/"
+    return unquote(path) if "%" in path else path
+
+
+def _host(request: httpx.Request | RequestParts) -> str:
+    if isinstance(request, httpx.Request):
+        return request.url.host
+    return httpx.URL(request.url).host  # tracing only: a span costs more than this parse
+
+
+def _inject(tracing: Tracing, request: httpx.Request | RequestParts) -> None:
+    """The trace context into the request's headers, as `httpx.Headers.__setitem__` puts
+    it: in place of the first header of that name (others dropped), else at the end."""
+    if isinstance(request, httpx.Request):
+        tracing.inject(request.headers)
+        return
+    carrier: dict[str, str] = {}
+    tracing.inject(carrier)
+    headers = request.headers
+    for name, value in carrier.items():
+        key = name.lower()
+        found = [i for i, (present, _) in enumerate(headers) if present == key]
+        for i in reversed(found[1:]):
+            del headers[i]
+        if found:
+            headers[found[0]] = (key, value)
+        else:
+            headers.append((key, value))
 
 
 #: a request id a client may choose (else the gateway makes one)

@@ -1,6 +1,8 @@
 """ReqwestTransport against real loopback servers: what goes out, what comes back, and
-which httpx exception each failure becomes. The last matters for exactly-once purchases:
-only a request that provably never left may be a ConnectError (`sent=False`)."""
+which httpx exception each failure becomes, through both entry points (httpx's
+`handle_async_request` and the direct path's `send_parts`). The last matters for
+exactly-once purchases: only a request that provably never left may be a ConnectError
+(`sent=False`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Literal
 
 import httpx
 import orjson
@@ -23,8 +26,9 @@ from starlette.routing import Route
 
 from esim_gateway.errors import ProviderUnavailable
 from esim_gateway.providers._http import ProviderClient, send_json
+from esim_gateway.providers.parts import takes_parts
 from esim_gateway.providers.reqwest import ReqwestTransport, ResponseTooLarge
-from tests.conftest import serve_in_thread
+from tests.conftest import EntryPoints, parts_of, serve_in_thread
 
 BIG = b"x" * (3 * 1024 * 1024)
 
@@ -113,6 +117,28 @@ def request(
     )
 
 
+Entry = Literal["httpx", "parts"]
+#: every failure below is checked through both entry points
+ENTRIES = pytest.mark.parametrize("entry", ["httpx", "parts"])
+
+
+async def send_via(entry: Entry, transport: ReqwestTransport, request: httpx.Request) -> int:
+    """`request` through one entry point; the answer's status. A failure through httpx's
+    carries the request, as httpx's own transports' do; the direct path's has none."""
+    if entry == "parts":
+        try:
+            return (await transport.send_parts(parts_of(request))).status_code
+        except httpx.TransportError as exc:
+            with pytest.raises(RuntimeError):
+                exc.request  # noqa: B018 - httpx raises when none was given
+            raise
+    try:
+        return (await transport.handle_async_request(request)).status_code
+    except httpx.TransportError as exc:
+        assert exc.request is request
+        raise
+
+
 # -- what goes out and comes back --------------------------------------------------------
 
 
@@ -164,12 +190,15 @@ async def test_a_large_body_arrives_intact(server: str, transport: ReqwestTransp
     assert response.content == BIG
 
 
+@ENTRIES
 @pytest.mark.parametrize("path", ["/big", "/chunked"], ids=["content-length", "chunked"])
-async def test_a_body_over_the_cap_fails_as_a_read_error(server: str, path: str) -> None:
+async def test_a_body_over_the_cap_fails_as_a_read_error(
+    server: str, path: str, entry: Entry
+) -> None:
     transport = ReqwestTransport(max_body=40)  # /unavailable's answer fits
     try:
         with pytest.raises(ResponseTooLarge, match="larger than 40 bytes"):
-            await transport.handle_async_request(request("GET", f"{server}{path}"))
+            await send_via(entry, transport, request("GET", f"{server}{path}"))
         # the connection is not left half read: the next call works
         ok = await transport.handle_async_request(request("GET", f"{server}/unavailable"))
         assert ok.status_code == 503
@@ -202,6 +231,34 @@ async def test_connections_are_kept_alive_and_reused(
         response = await transport.handle_async_request(request("GET", f"{server}/echo"))
         ports.add(response.json()["client_port"])
     assert len(ports) == 1
+
+
+async def test_send_parts_sends_and_answers_what_handle_async_request_does(
+    server: str, transport: ReqwestTransport
+) -> None:
+    body = orjson.dumps({"items": [{"packageId": "p-1", "quantity": 2}]})
+    sent = request(
+        "POST",
+        f"{server}/echo?id=123&q=a+b",
+        content=body,
+        headers={"authorization": "Bearer t", "content-type": "application/json"},
+    )
+    through_httpx = await transport.handle_async_request(sent)
+    through_parts = await transport.send_parts(parts_of(sent))
+    assert through_parts.status_code == through_httpx.status_code == 200
+    assert through_parts.http_version == through_httpx.http_version == "HTTP/1.1"
+    received = [orjson.loads(through_parts.content), through_httpx.json()]
+    for echoed in received:
+        echoed.pop("client_port")
+    assert received[0] == received[1]
+    assert received[0]["body"].encode() == body
+    # the same headers in the same order (the date may have ticked in between)
+    answered = [list(through_parts.headers.items()), through_httpx.headers.multi_items()]
+    assert [[h for h in headers if h[0] != "date"] for headers in answered] == [
+        [h for h in answered[1] if h[0] != "date"]
+    ] * 2
+    assert through_parts.headers.get("X-Answer") == "42"  # any case, as httpx.Headers
+    assert through_parts.headers.get("x-missing") is None
 
 
 # -- failures ---------------------------------------------------------------------------
@@ -262,27 +319,37 @@ def closed_port() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-async def provider_call(url: str, transport: httpx.AsyncBaseTransport, timeout: float) -> None:
-    async with ProviderClient(
-        base_url=url, transport=transport, timeout=httpx.Timeout(timeout)
-    ) as client:
-        await send_json(
-            client, "roamify", "POST", "/api/esim/order", parse_error=lambda *_: ("", "")
-        )
+async def provider_call(
+    url: str, transport: httpx.AsyncBaseTransport, timeout: float, entry: Entry = "parts"
+) -> None:
+    """A purchase through `send_json`, over the direct path if the transport takes parts
+    and `entry` is "parts", else over httpx's objects; the transport is closed after it."""
+    counted = EntryPoints(transport, parts=entry == "parts")
+    try:
+        async with ProviderClient(
+            base_url=url, transport=counted, timeout=httpx.Timeout(timeout)
+        ) as client:
+            await send_json(
+                client, "roamify", "POST", "/api/esim/order", parse_error=lambda *_: ("", "")
+            )
+    finally:
+        assert counted.used == [entry if takes_parts(transport) else "httpx"]
 
 
+@ENTRIES
 async def test_a_closed_port_is_a_connect_error_and_never_sent(
-    transport: ReqwestTransport,
+    transport: ReqwestTransport, entry: Entry
 ) -> None:
     url = closed_port()
     with pytest.raises(httpx.ConnectError, match="refused"):
-        await transport.handle_async_request(request("GET", url))
+        await send_via(entry, transport, request("GET", url))
     with pytest.raises(ProviderUnavailable) as failed:
-        await provider_call(url, ReqwestTransport(), 1.0)
+        await provider_call(url, ReqwestTransport(), 1.0, entry)
     assert failed.value.sent is False
 
 
-async def test_a_listener_that_never_accepts_is_a_connect_timeout() -> None:
+@ENTRIES
+async def test_a_listener_that_never_accepts_is_a_connect_timeout(entry: Entry) -> None:
     # a full accept queue: the kernel drops the SYN and the connect times out
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -298,13 +365,17 @@ async def test_a_listener_that_never_accepts_is_a_connect_timeout() -> None:
         try:
             url = "http://{}:{}".format(*listener.getsockname())
             with pytest.raises(httpx.ConnectTimeout):
-                await transport.handle_async_request(request("GET", url))
+                await send_via(entry, transport, request("GET", url))
+            with pytest.raises(ProviderUnavailable) as failed:
+                await provider_call(url, ReqwestTransport(connect_timeout=0.3), 2.0, entry)
+            assert failed.value.sent is False
         finally:
             await transport.aclose()
             for filler in fillers:
                 filler.close()
 
 
+@ENTRIES
 @pytest.mark.parametrize(
     ("misbehave", "expected"),
     [
@@ -317,7 +388,7 @@ async def test_a_listener_that_never_accepts_is_a_connect_timeout() -> None:
     ids=["closed unanswered", "reset", "stalled", "not HTTP", "body cut short"],
 )
 async def test_a_failure_after_the_request_left_is_never_a_connect_error(
-    misbehave: Callable[[socket.socket], None], expected: type[httpx.TransportError]
+    misbehave: Callable[[socket.socket], None], expected: type[httpx.TransportError], entry: Entry
 ) -> None:
     # pyreqwest itself calls the first three ConnectError / ConnectTimeoutError: taken at
     # its word, a purchase the provider received would count as never sent and be resent
@@ -325,42 +396,49 @@ async def test_a_failure_after_the_request_left_is_never_a_connect_error(
         transport = ReqwestTransport()
         try:
             with pytest.raises(expected) as failed:
-                await transport.handle_async_request(request("POST", url, 0.5, content=b"{}"))
+                await send_via(entry, transport, request("POST", url, 0.5, content=b"{}"))
             assert not isinstance(failed.value, httpx.ConnectError | httpx.ConnectTimeout)
             assert "127.0.0.1" not in str(failed.value)  # no URL in the message
         finally:
             await transport.aclose()
         with pytest.raises(ProviderUnavailable) as unavailable:
-            await provider_call(url, ReqwestTransport(), 0.5)
+            await provider_call(url, ReqwestTransport(), 0.5, entry)
         assert unavailable.value.sent is True
+        assert isinstance(unavailable.value.__cause__, expected)
 
 
+@ENTRIES
 async def test_a_stall_is_a_read_timeout_after_the_calls_own_timeout(
-    transport: ReqwestTransport,
+    transport: ReqwestTransport, entry: Entry
 ) -> None:
     with raw_server(stall) as url:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
-            await transport.handle_async_request(request("GET", url, 0.3))
+            await send_via(entry, transport, request("GET", url, 0.3))
         assert 0.25 < time.monotonic() - started < 2.5
         with pytest.raises(ProviderUnavailable, match=r"did not answer .* in time"):
-            await provider_call(url, transport, 0.3)
+            await provider_call(url, ReqwestTransport(), 0.3, entry)
 
 
-async def test_waiting_too_long_for_a_pooled_connection_is_a_pool_timeout_never_sent() -> None:
+@ENTRIES
+async def test_waiting_too_long_for_a_pooled_connection_is_a_pool_timeout_never_sent(
+    entry: Entry,
+) -> None:
     transport = ReqwestTransport(max_connections=1, pool_timeout=0.2)
+    counted = EntryPoints(transport, parts=entry == "parts")
     with raw_server(stall) as url:
         try:
             async with ProviderClient(
-                base_url=url, transport=transport, timeout=httpx.Timeout(2.0)
+                base_url=url, transport=counted, timeout=httpx.Timeout(2.0)
             ) as client:
                 first = asyncio.ensure_future(client.get("/slow"))
                 await asyncio.sleep(0.1)
                 with pytest.raises(httpx.PoolTimeout):
-                    await transport.handle_async_request(request("GET", url, 2.0))
+                    await send_via(entry, transport, request("GET", url, 2.0))
                 with pytest.raises(ProviderUnavailable) as waited:
                     await send_json(client, "roamify", "GET", "/x", parse_error=lambda *_: ("", ""))
                 assert waited.value.sent is False
+                assert counted.used == ["httpx", entry]  # client.get: always httpx's
                 first.cancel()
                 with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                     await first

@@ -5,6 +5,10 @@ httpx-aiohttp's transport and ~90-110 us through pyreqwest itself. This transpor
 httpx as the adapters' API and hands each request to one pyreqwest client, reading the
 whole (small, JSON) answer before returning it: no streaming, a body cap.
 
+Two entry points, one implementation: `send_parts` takes and returns plain parts (the
+direct path of `providers.parts`, used by `ProviderClient`: no httpx.Request or
+httpx.Response built), and `handle_async_request`, httpx's transport API, wraps it.
+
 Timeouts (`request.extensions["timeout"]`, httpx.Timeout.as_dict()) map as follows,
 because reqwest sets connect and pool timeouts per client and only a whole-request
 deadline per request:
@@ -17,13 +21,14 @@ deadline per request:
 * ``pool`` -> the transport's `pool_timeout` (waiting for one of `max_connections`), also
   bounded by the request's deadline.
 
-Failures become httpx exceptions, and which one matters: `providers/_http.py` treats
-ConnectError/ConnectTimeout as "never sent, safe to resend". pyreqwest's own classes do
-not draw that line: a server that closes or resets the connection after reading the
-request is a pyreqwest ``ConnectError``, and no answer before the deadline is a
-``ConnectTimeoutError``. So "never sent" is decided from the cause chain instead: only a
-failure of hyper-util's connector (``client error (Connect)``: DNS, TCP or TLS, before any
-byte of the request is written) maps to ConnectError/ConnectTimeout. Hence:
+Failures become httpx exceptions on both entry points (without a `.request` from
+`send_parts`), and which one matters: `providers/_http.py` treats ConnectError and
+ConnectTimeout as "never sent, safe to resend". pyreqwest's own classes do not draw that
+line: a server that closes or resets the connection after reading the request is a
+pyreqwest ``ConnectError``, and no answer before the deadline is a ``ConnectTimeoutError``.
+So "never sent" is decided from the cause chain instead: only a failure of hyper-util's
+connector (``client error (Connect)``: DNS, TCP or TLS, before any byte of the request is
+written) maps to ConnectError/ConnectTimeout. Hence:
 
     PyreqwestError
     ├── PoolTimeoutError ................................. httpx.PoolTimeout
@@ -45,12 +50,15 @@ conservative side (the outcome of a purchase is then treated as unknown).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
+
+from esim_gateway.providers.parts import RequestParts, ResponseParts
 
 __all__ = ["DEFAULT_MAX_BODY", "ReqwestTransport", "ResponseTooLarge"]
 
@@ -102,17 +110,17 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             .build()
         )
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        builder = self._client.request(request.method, str(request.url)).headers(
-            request.headers.multi_items()
-        )
-        try:
-            content = request.content
-        except httpx.RequestNotRead:  # a streamed body: provider bodies are small, read it
-            content = await request.aread()
-        if content:
-            builder = builder.body_bytes(content)
-        deadline = _deadline(request.extensions.get("timeout"))
+    @property
+    def takes_parts(self) -> bool:
+        return True
+
+    async def send_parts(self, request: RequestParts) -> ResponseParts:
+        """The direct path (`providers.parts`): one call, its answer read whole. Failures
+        are the httpx exceptions of the module docs, without a `.request`."""
+        builder = self._client.request(request.method, request.url).headers(request.headers)
+        if request.body:
+            builder = builder.body_bytes(request.body)
+        deadline = _deadline(request.timeout)
         if deadline is not None:
             builder = builder.timeout(deadline)
         try:
@@ -121,25 +129,45 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
             async with builder.streamed_read_buffer_limit(
                 self._max_body + 1
             ).build_streamed() as answer:
-                body = await self._read(answer, request)
-                status, headers, version = answer.status, answer.headers.items(), answer.version
+                body = await self._read(answer)
+                # the header map outlives the answer: no copy into a list
+                return ResponseParts(answer.status, answer.headers, body, answer.version)
         except rq.PyreqwestError as exc:
-            raise _translate(exc, request) from exc
+            raise _translate(exc) from exc
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            content = request.content
+        except httpx.RequestNotRead:  # a streamed body: provider bodies are small, read it
+            content = await request.aread()
+        timeout = request.extensions.get("timeout")
+        parts = RequestParts(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            content,
+            timeout if isinstance(timeout, dict) else {},
+        )
+        try:
+            answer = await self.send_parts(parts)
+        except httpx.TransportError as exc:
+            exc.request = request
+            raise
         response = httpx.Response(
-            status,
-            headers=list(headers),
-            stream=httpx.ByteStream(body),
+            answer.status_code,
+            headers=list(answer.headers.items()),
+            stream=httpx.ByteStream(answer.content),
             request=request,
-            extensions={"http_version": version.encode("ascii")},
+            extensions={"http_version": answer.http_version.encode("ascii")},
         )
         response.read()  # callers get a response that is already read, as documented
         return response
 
-    async def _read(self, answer: Any, request: httpx.Request) -> bytes:
+    async def _read(self, answer: Any) -> bytes:
         declared = answer.headers.get("content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self._max_body:
-                raise self._too_large(request)
+                raise self._too_large()
             return bytes(await answer.body_reader.bytes())
         chunks: list[bytes] = []
         size = 0
@@ -147,22 +175,18 @@ class ReqwestTransport(httpx.AsyncBaseTransport):
         while (chunk := await reader.read_chunk()) is not None:
             size += len(chunk)
             if size > self._max_body:
-                raise self._too_large(request)
+                raise self._too_large()
             chunks.append(bytes(chunk))
         return b"".join(chunks)
 
-    def _too_large(self, request: httpx.Request) -> ResponseTooLarge:
-        return ResponseTooLarge(
-            f"the answer's body is larger than {self._max_body} bytes", request=request
-        )
+    def _too_large(self) -> ResponseTooLarge:
+        return ResponseTooLarge(f"the answer's body is larger than {self._max_body} bytes")
 
     async def aclose(self) -> None:
         await self._client.close()
 
 
-def _deadline(timeout: Any) -> timedelta | None:
-    if not isinstance(timeout, dict):
-        return None
+def _deadline(timeout: Mapping[str, float | None]) -> timedelta | None:
     limits = [v for k in ("read", "write") if (v := timeout.get(k)) is not None]
     return timedelta(seconds=max(limits)) if limits else None
 
@@ -172,7 +196,7 @@ def _causes(exc: rq.PyreqwestError) -> list[str]:
     return [str(cause.get("message", "")) for cause in details.get("causes") or []]
 
 
-def _translate(exc: rq.PyreqwestError, request: httpx.Request) -> httpx.TransportError:
+def _translate(exc: rq.PyreqwestError) -> httpx.TransportError:
     """The httpx exception for a pyreqwest failure (table in the module docs). Messages
     carry the root cause (an OS or protocol error), never the URL or headers."""
     causes = _causes(exc)
@@ -198,4 +222,4 @@ def _translate(exc: rq.PyreqwestError, request: httpx.Request) -> httpx.Transpor
         error, what = httpx.ReadError, "the connection failed"
     else:
         error, what = httpx.TransportError, "the request failed"
-    return error(f"{what}: {root}", request=request)
+    return error(f"{what}: {root}")
