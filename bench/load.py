@@ -560,9 +560,11 @@ async def _measure(
 
     # P5: requests per CPU-second of the gateway's process at saturation, and of the bare
     # endpoint's (what the same provider call costs without the gateway around it)
+    gc_before = await gc_collections(servers.gateway)
     cpu_before = cpu_seconds(servers.gateway_pid)
     saturated = await closed_loop(gateway, 10, seconds)
     cpu = cpu_seconds(servers.gateway_pid) - cpu_before
+    gc_runs = [a - b for a, b in zip(await gc_collections(servers.gateway), gc_before, strict=True)]
     cpu_before = cpu_seconds(servers.bare_pid)
     bare_saturated = await closed_loop(bare, 10, seconds)
     bare_cpu = cpu_seconds(servers.bare_pid) - cpu_before
@@ -597,6 +599,7 @@ async def _measure(
             "cpu_seconds": cpu,
             "bare_requests": bare_saturated.requests,
             "bare_cpu_seconds": bare_cpu,
+            "gc_collections": gc_runs,
         },
         "p6": {
             "rate": rate,
@@ -612,6 +615,17 @@ async def _measure(
         "p2_upstream_calls": p2,
         "batch": batch,
     }
+
+
+_GC_RUNS = re.compile(r'^python_gc_collections_total\{generation="(\d)"\} ([0-9.e+]+)$', re.M)
+
+
+async def gc_collections(port: int) -> list[float]:
+    """The gateway process's cyclic-collector runs so far, per generation (/metrics)."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    runs = {int(g): float(n) for g, n in _GC_RUNS.findall(text)}
+    return [runs.get(generation, 0.0) for generation in range(3)]
 
 
 async def _ledger_cell(

@@ -27,7 +27,7 @@ from urllib.parse import unquote
 import httpx
 import orjson
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -286,6 +286,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # python_gc_*: the cyclic collector's runs per generation, read from gc.get_stats()
+        # at scrape time (nothing per request); a rise per request means request state
+        # is being left in reference cycles
+        GCCollector(registry=r)
         self.operations = Counter(
             "graphql_operations",
             "GraphQL operations by name and outcome",
