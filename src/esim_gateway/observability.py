@@ -355,6 +355,17 @@ class Metrics:
             ["provider", "status"],
             registry=r,
         )
+        self._operation_series: dict[tuple[str, str], Any] = {}
+
+    def count_operation(self, name: str, outcome: str) -> None:
+        # a label lookup takes the metric's lock and builds a key on every call; the
+        # children are kept here (as prometheus_client keeps them: one per name/outcome)
+        series = self._operation_series.get((name, outcome))
+        if series is None:
+            series = self._operation_series[(name, outcome)] = self.operations.labels(
+                name, outcome
+            )
+        series.inc()
 
 
 _ID_SEGMENT = re.compile(r"/(?:[0-9]{3,}|[0-9a-fA-F-]{16,}|eg-[0-9a-f]+)(?=/|$)")

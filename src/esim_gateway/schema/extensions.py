@@ -63,7 +63,7 @@ def counted_execution(context: ExecutionContext) -> Iterator[None]:
     services = getattr(request_context, "services", None)
     metrics = services.extras.get("metrics") if services is not None else None
     if metrics is not None:
-        metrics.operations.labels(name, outcome).inc()
+        metrics.count_operation(name, outcome)
 
 
 class OperationObserver(SchemaExtension):
