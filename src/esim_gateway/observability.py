@@ -362,9 +362,7 @@ class Metrics:
         # children are kept here (as prometheus_client keeps them: one per name/outcome)
         series = self._operation_series.get((name, outcome))
         if series is None:
-            series = self._operation_series[(name, outcome)] = self.operations.labels(
-                name, outcome
-            )
+            series = self._operation_series[(name, outcome)] = self.operations.labels(name, outcome)
         series.inc()
 
 

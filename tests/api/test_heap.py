@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from asgi_lifespan import LifespanManager
 
-from esim_gateway.heap import DEFERRED, ServerHeap
+from esim_gateway.heap import DEFERRED, YOUNG_THRESHOLD, ServerHeap
 from tests.conftest import GatewayFactory
 
 
@@ -37,6 +37,7 @@ async def test_start_up_and_each_new_catalog_snapshot_freeze_the_heap(
     async with LifespanManager(app):
         started = gc.get_freeze_count()
         assert started > 0
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD  # a server's young generation
         catalog = app.state.services.catalog
         assert isinstance(catalog.heap, ServerHeap)
         thresholds = gc.get_threshold()
