@@ -82,10 +82,12 @@ async def test_delivered_webhooks_older_than_the_retention_are_pruned_in_batches
         await register(gw)
         loop = dispatcher(gw)
         assert loop.retention == timedelta(days=30)  # the default, from Settings
-        loop.clock = clock = Clock()
         delivered = [await buy(gw, "ROAMIFY", key=f"kept-{i}") for i in range(3)]
         given_up = await buy(gw, "ROAMIFY", key="given-up")
         failing.add(given_up["id"])
+        # from now: what the four orders enqueued is due (a clock started before them, a
+        # second ahead, fell behind the last one's message when buying took over a second)
+        loop.clock = clock = Clock()
         assert await loop.run_once() == 4
         clock.advance(5)
         assert await loop.run_once() == 1  # the failing one's last retry: FAILED
