@@ -33,7 +33,7 @@ from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.providers.registry import BreakerState
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
-from tests.conftest import Gateway
+from tests.conftest import Gateway, migrated_sqlite_url
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
@@ -183,8 +183,9 @@ class Harness:
         await services.driver.shutdown(grace=10.0)
 
 
-async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[Attempt]) -> bool:
-    """Runs the attempts, settles, checks; says whether the provider's breaker had opened."""
+async def run_scenario(database_url: str, provider: ProviderName, attempts: list[Attempt]) -> bool:
+    """Runs the attempts on a new ledger at `database_url`, settles, checks; says whether
+    the provider's breaker had opened."""
     sandboxes = Sandboxes(
         roamify=create_roamify_sandbox(packages_per_country=2),
         simplifytrip=create_simplifytrip_sandbox(fulfil_delay=0.0, products_per_country=2),
@@ -202,7 +203,7 @@ async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[At
             if product["type"] == "eSIM"
         )
     )
-    harness = Harness(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", sandboxes)
+    harness = Harness(database_url, sandboxes)
     await harness.start()
     keys = set()
     for attempt in attempts:
@@ -255,13 +256,17 @@ async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[At
 )
 @given(attempts=ATTEMPTS)
 def test_random_faults_and_restarts_never_buy_twice_and_always_settle(
-    tmp_path_factory: pytest.TempPathFactory, provider: ProviderName, attempts: list[Attempt]
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite: Path,
+    provider: ProviderName,
+    attempts: list[Attempt],
 ) -> None:
-    asyncio.run(run_scenario(tmp_path_factory.mktemp("ledger"), provider, attempts))
+    ledger = migrated_sqlite_url(migrated_sqlite, tmp_path_factory.mktemp("ledger"))
+    asyncio.run(run_scenario(ledger, provider, attempts))
 
 
 def test_orders_paused_by_an_open_breaker_settle_once_the_provider_recovers(
-    tmp_path: Path,
+    tmp_path: Path, migrated_sqlite: Path
 ) -> None:
     # The breaker is the same for both providers (providers/registry.py); SimplifyTrip's
     # flow reads the order after placing it, so its reads failing open the breaker: the
@@ -272,7 +277,8 @@ def test_orders_paused_by_an_open_breaker_settle_once_the_provider_recovers(
         Attempt(key=0, endpoint=1, fault={**down, "times": 12}, restart_after=False),
         Attempt(key=1, endpoint=0, fault=down, restart_after=False),
     ]
-    assert asyncio.run(run_scenario(tmp_path, ProviderName.SIMPLIFYTRIP, attempts))
+    ledger = migrated_sqlite_url(migrated_sqlite, tmp_path)
+    assert asyncio.run(run_scenario(ledger, ProviderName.SIMPLIFYTRIP, attempts))
 
 
 async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
