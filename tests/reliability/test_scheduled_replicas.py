@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -23,6 +22,7 @@ from esim_gateway.ledger.repository import Step
 from esim_gateway.ledger.tables import OrderRow
 from esim_gateway.schema.ids import parse_order_id
 from tests.reliability.test_two_processes import (
+    LOOPBACK,
     free_port,
     replica_env,
     roamify_package,
@@ -45,7 +45,7 @@ PATIENCE = 60.0
 
 
 def graphql(port: int, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(
+    response = LOOPBACK.post(
         f"http://127.0.0.1:{port}/graphql",
         json={"query": query, "variables": variables},
         timeout=30,
@@ -139,7 +139,7 @@ def test_due_scheduled_orders_are_placed_once_across_two_replicas(clean_postgres
                 left = schedule(first_port, package_id, "left", later(), quote_id=quote_id)
             make_due(clean_postgres, [left])
             placed.update(wait_settled(second_port, [left]))
-        calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()
+        calls = LOOPBACK.get(f"{sandbox}/roamify/_sandbox/calls").json()
     purchases = [c for c in calls if c["method"] == "POST" and c["path"] == "/api/esim/order"]
     references = [c["body"]["referenceId"] for c in purchases]
     assert sorted(references) == sorted(o["reference"] for o in placed.values())

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.reliability.test_scheduled_replicas import later, make_due
 from tests.reliability.test_two_processes import (
+    LOOPBACK,
     clean_env,
     free_port,
     replica_env,
@@ -75,7 +75,7 @@ def test_an_order_scheduled_on_a_stopped_replica_is_placed_once_and_announced(
                     time.sleep(0.1)
                 received = delivered(out)
             placed = graphql(second_port, "alice-key", ORDER, id=order["id"])["order"]
-        calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()
+        calls = LOOPBACK.get(f"{sandbox}/roamify/_sandbox/calls").json()
     assert placed["__typename"] == "Order" and placed["status"] == "COMPLETED", placed
     purchases = [
         c
