@@ -248,9 +248,17 @@ async def run_scenario(database_url: str, provider: ProviderName, attempts: list
     return opened
 
 
+# 15 examples per provider (was 25: each costs ~0.5 s of CPU and up to ~1 s of waiting).
+# Measured with the driver broken three ways (no lookup before a resend; no quiet period;
+# a 5xx taken for "never accepted") and five seeds: on Roamify each break was found by
+# the 4th to 10th example in four seeds, and not in 25 in the fifth; on SimplifyTrip the
+# missing lookup by the 4th in both seeds tried (its unique references make the other
+# two harmless). The deterministic scenarios of test_unknown_outcomes catch all three on
+# every run, and what only chance finds here (races with a restart) gets a deterministic
+# test once found (test_a_driver_stopped_right_after_taking_the_lease_gives_it_back).
 @pytest.mark.parametrize("provider", [ProviderName.ROAMIFY, ProviderName.SIMPLIFYTRIP])
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
