@@ -8,15 +8,16 @@ import functools
 import io
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 import hypothesis
@@ -32,6 +33,7 @@ from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Mode, Settings
 from esim_gateway.context import Services
 from esim_gateway.ledger.repository import Ledger
+from esim_gateway.ledger.tables import Base
 from esim_gateway.providers.parts import RequestParts, ResponseParts, takes_parts
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
     from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox
 
 GATEWAY_URL = "http://gateway.test/graphql"
+
+T = TypeVar("T")
 
 # Hypothesis' default 200 ms deadline per example is a timing assertion: with `make test`'s
 # workers sharing two cores, an example can take longer without being wrong (it failed
@@ -142,17 +146,77 @@ async def postgres_admin(url: str, statement: str) -> None:
         await engine.dispose()
 
 
-def _admin_sync(url: str, statement: str) -> None:
-    """Run an admin statement from sync code, even while an event loop is running."""
+def run_sync(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from sync code, even while an event loop is running
+    (a fixture's setup inside an async fixture's)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, postgres_admin(url, statement)).result()
+        return pool.submit(asyncio.run, work).result()
+
+
+def _admin_sync(url: str, statement: str) -> None:
+    run_sync(postgres_admin(url, statement))
+
+
+#: every table of the ledger, as the latest migration leaves it
+LEDGER_TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
+
+
+@functools.cache
+def ledger_head() -> str:
+    """The ledger's latest Alembic revision."""
+    from alembic.script import ScriptDirectory
+
+    from esim_gateway.ledger.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def migrate_ledger(url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        await Ledger(engine).migrate()
+    finally:
+        await engine.dispose()
+
+
+async def empty_postgres(url: str, *, migrated: bool) -> None:
+    """Empty the session's PostgreSQL database. `migrated`: leave the ledger's tables at
+    the latest revision with no rows in them; a TRUNCATE when they are there already (the
+    usual case, ~0.1 s faster than migrating again), else a migration from scratch.
+    Otherwise: leave an empty schema, for a test that migrates (or races to) itself."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+            if migrated and set(found.scalars()) == {*LEDGER_TABLES, "alembic_version"}:
+                version = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                if version.scalars().all() == [ledger_head()]:
+                    tables = ", ".join(LEDGER_TABLES)
+                    await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                    return
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+    if migrated:
+        await migrate_ledger(url)
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
-    """A database of its own for this test session on the configured PostgreSQL server."""
+    """A database of its own for this test session on the configured PostgreSQL server;
+    each test empties it before use (`empty_postgres`)."""
     url = postgres_url()
     if url is None:
         pytest.skip(
@@ -179,23 +243,49 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture
-async def clean_postgres(postgres_database: str) -> AsyncIterator[str]:
-    """The session's PostgreSQL database, emptied after the test."""
-    yield postgres_database
-    await postgres_admin(postgres_database, "DROP SCHEMA public CASCADE")
-    await postgres_admin(postgres_database, "CREATE SCHEMA public")
+async def clean_postgres(postgres_database: str) -> str:
+    """The session's PostgreSQL database with an empty schema: the gateway processes of
+    the test migrate it themselves."""
+    await empty_postgres(postgres_database, migrated=False)
+    return postgres_database
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite ledger at the latest revision, migrated once per worker: a test's ledger
+    starts as a copy of it (a migration costs ~0.1 s of CPU, hundreds of times a run)."""
+    path = tmp_path_factory.mktemp("migrated") / "ledger.db"
+    run_sync(migrate_ledger(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+def migrated_sqlite_url(template: Path, folder: Path) -> str:
+    """A new SQLite ledger in `folder`, a copy of the migrated `template`."""
+    path = folder / "ledger.db"
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Every ledger-backed test runs on SQLite and, where configured, on PostgreSQL."""
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every ledger-backed test runs on SQLite and, where configured, on PostgreSQL: on a
+    ledger of its own, empty and migrated to the latest revision. (The gateway migrates at
+    start-up all the same: finding it at the latest revision, it changes nothing.)"""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
-        return
+        return migrated_sqlite_url(request.getfixturevalue("migrated_sqlite"), tmp_path)
     url: str = request.getfixturevalue("postgres_database")
-    yield url
-    await postgres_admin(url, "DROP SCHEMA public CASCADE")
-    await postgres_admin(url, "CREATE SCHEMA public")
+    await empty_postgres(url, migrated=True)
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def unmigrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """As `database_url`, but with no tables at all: for the tests of the migrations."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    await empty_postgres(url, migrated=False)
+    return url
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

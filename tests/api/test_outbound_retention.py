@@ -85,9 +85,8 @@ async def test_delivered_webhooks_older_than_the_retention_are_pruned_in_batches
         delivered = [await buy(gw, "ROAMIFY", key=f"kept-{i}") for i in range(3)]
         given_up = await buy(gw, "ROAMIFY", key="given-up")
         failing.add(given_up["id"])
-        # from now, as the other tests here: made before the purchases, it could be behind
-        # the real time they were enqueued at (four purchases took over its one second's
-        # lead on a loaded machine), and nothing was due
+        # from now: what the four orders enqueued is due (a clock started before them, a
+        # second ahead, fell behind the last one's message when buying took over a second)
         loop.clock = clock = Clock()
         assert await loop.run_once() == 4
         clock.advance(5)

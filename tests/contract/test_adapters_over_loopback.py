@@ -30,6 +30,12 @@ DOWN = {"message": "Unknown error", "status": "failed"}
 SECRET_KEY = "sk_test_sandbox"
 
 
+#: seconds uvicorn lets calls in flight finish when the module's simulators stop: a call
+#: that met a `hang` fault never does, and uvicorn would otherwise wait for it for ever
+#: (and serve_in_thread give up on the thread only after SERVE_TIMEOUT, 10 s)
+GRACE = 0.5
+
+
 def reference() -> str:
     return f"eg-{uuid.uuid4().hex[:12]}"
 
@@ -37,14 +43,14 @@ def reference() -> str:
 @pytest.fixture(scope="module")
 def roamify() -> Iterator[tuple[RoamifySandbox, str]]:
     sandbox = create_roamify_sandbox(packages_per_country=2)
-    with serve_in_thread(sandbox.app) as url:
+    with serve_in_thread(sandbox.app, timeout_graceful_shutdown=GRACE) as url:
         yield sandbox, url
 
 
 @pytest.fixture(scope="module")
 def simplifytrip() -> Iterator[tuple[SimplifyTripSandbox, str]]:
     sandbox = create_simplifytrip_sandbox(fulfil_delay=0.0, products_per_country=2)
-    with serve_in_thread(sandbox.app) as url:
+    with serve_in_thread(sandbox.app, timeout_graceful_shutdown=GRACE) as url:
         yield sandbox, url
 
 

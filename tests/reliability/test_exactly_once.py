@@ -33,7 +33,7 @@ from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.providers.registry import BreakerState
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
-from tests.conftest import Gateway
+from tests.conftest import Gateway, migrated_sqlite_url
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
@@ -183,8 +183,9 @@ class Harness:
         await services.driver.shutdown(grace=10.0)
 
 
-async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[Attempt]) -> bool:
-    """Runs the attempts, settles, checks; says whether the provider's breaker had opened."""
+async def run_scenario(database_url: str, provider: ProviderName, attempts: list[Attempt]) -> bool:
+    """Runs the attempts on a new ledger at `database_url`, settles, checks; says whether
+    the provider's breaker had opened."""
     sandboxes = Sandboxes(
         roamify=create_roamify_sandbox(packages_per_country=2),
         simplifytrip=create_simplifytrip_sandbox(fulfil_delay=0.0, products_per_country=2),
@@ -202,7 +203,7 @@ async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[At
             if product["type"] == "eSIM"
         )
     )
-    harness = Harness(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", sandboxes)
+    harness = Harness(database_url, sandboxes)
     await harness.start()
     keys = set()
     for attempt in attempts:
@@ -247,21 +248,33 @@ async def run_scenario(tmp_path: Path, provider: ProviderName, attempts: list[At
     return opened
 
 
+# 15 examples per provider (was 25: each costs ~0.5 s of CPU and up to ~1 s of waiting).
+# Measured with the driver broken three ways (no lookup before a resend; no quiet period;
+# a 5xx taken for "never accepted") and five seeds: on Roamify each break was found by
+# the 4th to 10th example in four seeds, and not in 25 in the fifth; on SimplifyTrip the
+# missing lookup by the 4th in both seeds tried (its unique references make the other
+# two harmless). The deterministic scenarios of test_unknown_outcomes catch all three on
+# every run, and what only chance finds here (races with a restart) gets a deterministic
+# test once found (test_a_driver_stopped_right_after_taking_the_lease_gives_it_back).
 @pytest.mark.parametrize("provider", [ProviderName.ROAMIFY, ProviderName.SIMPLIFYTRIP])
 @settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(attempts=ATTEMPTS)
 def test_random_faults_and_restarts_never_buy_twice_and_always_settle(
-    tmp_path_factory: pytest.TempPathFactory, provider: ProviderName, attempts: list[Attempt]
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite: Path,
+    provider: ProviderName,
+    attempts: list[Attempt],
 ) -> None:
-    asyncio.run(run_scenario(tmp_path_factory.mktemp("ledger"), provider, attempts))
+    ledger = migrated_sqlite_url(migrated_sqlite, tmp_path_factory.mktemp("ledger"))
+    asyncio.run(run_scenario(ledger, provider, attempts))
 
 
 def test_orders_paused_by_an_open_breaker_settle_once_the_provider_recovers(
-    tmp_path: Path,
+    tmp_path: Path, migrated_sqlite: Path
 ) -> None:
     # The breaker is the same for both providers (providers/registry.py); SimplifyTrip's
     # flow reads the order after placing it, so its reads failing open the breaker: the
@@ -272,7 +285,8 @@ def test_orders_paused_by_an_open_breaker_settle_once_the_provider_recovers(
         Attempt(key=0, endpoint=1, fault={**down, "times": 12}, restart_after=False),
         Attempt(key=1, endpoint=0, fault=down, restart_after=False),
     ]
-    assert asyncio.run(run_scenario(tmp_path, ProviderName.SIMPLIFYTRIP, attempts))
+    ledger = migrated_sqlite_url(migrated_sqlite, tmp_path)
+    assert asyncio.run(run_scenario(ledger, ProviderName.SIMPLIFYTRIP, attempts))
 
 
 async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(

@@ -23,6 +23,10 @@ pytestmark = pytest.mark.xdist_group("real-processes")
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status reference } ... on Error { message } } }"""
+#: the one client of these tests' calls to their processes: a client per call (httpx.get)
+#: loads the CA bundle anew (~30 ms of CPU), and the tests poll hundreds of times; no
+#: connection kept alive, as the processes come and go
+LOOPBACK = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def free_port() -> int:
@@ -38,7 +42,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 30) 
         if process.poll() is not None:
             raise RuntimeError(f"{url} exited with {process.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
+            if LOOPBACK.get(url, timeout=1).status_code < 500:
                 return
         time.sleep(0.1)
     raise TimeoutError(url)
@@ -100,7 +104,7 @@ def serving(port: int, env: dict[str, str]) -> contextlib.AbstractContextManager
 
 def roamify_package(sandbox: str) -> str:
     """A Roamify package id that needs no travel date."""
-    packages = httpx.get(
+    packages = LOOPBACK.get(
         f"{sandbox}/roamify/api/esim/packages",
         params={"page": 1, "pageSize": 50},
         headers={"authorization": "Bearer sandbox-roamify-token"},
@@ -123,7 +127,7 @@ def test_the_same_keys_sent_to_two_gateway_processes_buy_once_each(
         with serving(first_port, gateway_env), serving(second_port, gateway_env):
             keys = [f"shared-key-{i}" for i in range(8)]
             results = asyncio.run(_send_to_both(first_port, second_port, package_id, keys))
-        calls = httpx.get(f"{sandbox}/roamify/_sandbox/calls").json()
+        calls = LOOPBACK.get(f"{sandbox}/roamify/_sandbox/calls").json()
     purchases = [c for c in calls if c["method"] == "POST" and c["path"] == "/api/esim/order"]
     references = [c["body"]["referenceId"] for c in purchases]
     assert len(references) == len(set(references)) == len(keys)
@@ -172,7 +176,7 @@ def test_serve_with_two_workers_answers_and_shuts_down(tmp_path: Any) -> None:
         ["serve", "--port", str(port), "--workers", "2"], env, f"http://127.0.0.1:{port}/healthz"
     ):
         answers = {
-            httpx.post(
+            LOOPBACK.post(
                 f"http://127.0.0.1:{port}/graphql",
                 timeout=30,
                 json={"query": "{ packages(first: 1) { totalCount } }"},

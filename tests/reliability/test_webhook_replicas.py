@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from tests.reliability.test_two_processes import (
+    LOOPBACK,
     free_port,
     replica_env,
     roamify_package,
@@ -40,7 +40,7 @@ DELIVERIES = """{ webhookDeliveries { ... on WebhookDeliveryList {
 
 
 def graphql(port: int, key: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(
+    response = LOOPBACK.post(
         f"http://127.0.0.1:{port}/graphql",
         json={"query": query, "variables": variables},
         headers={"authorization": f"Bearer {key}"},
