@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from esim_gateway.config import ApiKey, ConfigError, HttpTransport, Mode, Role, Settings
+from esim_gateway.config import (
+    ApiKey,
+    ConfigError,
+    HttpTransport,
+    Markup,
+    Mode,
+    Role,
+    Settings,
+)
 
 
 def test_no_configuration_means_sandbox_mode_on_a_local_sqlite_ledger() -> None:
@@ -146,3 +154,11 @@ def test_delivered_webhooks_are_kept_thirty_days_unless_configured() -> None:
 def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
     with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):
         Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": schedule})
+
+
+def test_a_markup_is_read_per_provider_and_a_bad_one_names_its_variable() -> None:
+    assert Settings.from_mapping({}).markups == ()
+    settings = Settings.from_mapping({"ESIM_GATEWAY_MARKUP_SIMPLIFYTRIP": "12% + 0.50"})
+    assert settings.markups == (("simplifytrip", Markup(Decimal(12), Decimal("0.50"))),)
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_MARKUP_ROAMIFY"):
+        Settings.from_mapping({"ESIM_GATEWAY_MARKUP_ROAMIFY": "-150%"})
