@@ -1,4 +1,5 @@
-"""`esim-gateway serve | sandbox | export-schema | migrate | healthcheck | webhook-receiver`."""
+"""`esim-gateway serve | sandbox | export-schema | config-reference | migrate | healthcheck |
+webhook-receiver`."""
 
 from __future__ import annotations
 
@@ -142,6 +143,18 @@ def export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def config_reference(args: argparse.Namespace) -> int:
+    """docs/configuration.md: every setting's variable, type, default, bounds and meaning."""
+    from esim_gateway.config import reference
+
+    text = reference()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
 def migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -214,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("output", nargs="?", default="-")
     p.set_defaults(func=export_schema)
+    p = commands.add_parser(
+        "config-reference",
+        help="print or write the configuration reference (docs/configuration.md)",
+    )
+    p.add_argument("output", nargs="?", default="-")
+    p.set_defaults(func=config_reference)
     p = commands.add_parser("migrate", help="create or upgrade the ledger's tables")
     p.set_defaults(func=migrate)
     p = commands.add_parser("healthcheck", help="exit 0 when the local gateway is up")

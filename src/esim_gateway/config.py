@@ -3,6 +3,22 @@
 `Settings.from_env()` reads `ESIM_GATEWAY_*` variables, and a `.env` file in the working
 directory when present (the environment wins). A bad value stops start-up with one line
 naming the variable (`ConfigError`).
+
+Each setting is declared once, as one field of `Settings`:
+
+    port: int = setting(8000, integer(at_least=1), "port `serve` listens on")
+
+The variable is `ESIM_GATEWAY_` + the field's name upper-cased (`env=` names another);
+the reader (`TEXT`, `URL`, `FLAG`, `integer`, `number`, `choice`, `one_of` or one of the
+`_...` readers below) turns the variable's text into the value, or raises the one-line
+`ConfigError`; the string is the setting's line in `docs/configuration.md`. A setting read
+once per provider (`ESIM_GATEWAY_MARKUP_ROAMIFY`, `..._SIMPLIFYTRIP`) is declared with
+`each_provider(...)` instead.
+
+To add a setting: add its field (a new kind of value gets a new reader: a function
+`(text, variable) -> value` wrapped in a `Reader` that names its kind and bounds), then
+run `esim-gateway config-reference docs/configuration.md` and commit the regenerated
+reference (tests/unit/test_config.py fails while the two differ).
 """
 
 from __future__ import annotations
@@ -11,11 +27,11 @@ import enum
 import hashlib
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Generic, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -26,6 +42,7 @@ __all__ = [
     "Mode",
     "Settings",
     "is_simulator_url",
+    "reference",
 ]
 
 PREFIX = "ESIM_GATEWAY_"
@@ -118,14 +135,6 @@ def _parse_api_keys(raw: str, name: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
-def _read_dotenv(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    from dotenv import dotenv_values
-
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
 @dataclass(frozen=True, slots=True)
 class Markup:
     """A retail price rule: `price * (1 + percent / 100) + fixed` (in the price's currency)."""
@@ -151,111 +160,503 @@ class Markup:
         return cls(percent, fixed)
 
 
+# -- readers: a variable's text -> a value, or one line naming the variable -------------
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+E = TypeVar("E", bound=enum.StrEnum)
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True, slots=True)
+class Reader(Generic[T_co]):
+    """How one variable's text becomes a value.
+
+    `parse(text, variable)` gets the stripped, non-empty text and the variable's full name
+    (for the `ConfigError` message); `kind` and `bounds` are what the reference shows."""
+
+    parse: Callable[[str, str], T_co]
+    kind: str
+    bounds: str = ""
+
+
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+def _url(raw: str, name: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _flag(raw: str, name: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+TEXT: Final = Reader(_text, "string")
+URL: Final = Reader(_url, "URL", "http:// or https://")
+FLAG: Final = Reader(_flag, "boolean", "true/false, yes/no, on/off, 1/0")
+
+
+def _at_least(kind: type[N], low: float) -> Callable[[str, str], N]:
+    def parse(raw: str, name: str) -> N:
+        try:
+            parsed = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if parsed < low:
+            raise ConfigError(f"{name} must be at least {low}")
+        return parsed
+
+    return parse
+
+
+def integer(*, at_least: int) -> Reader[int]:
+    return Reader(_at_least(int, at_least), "integer", f"at least {at_least}")
+
+
+def number(*, at_least: float, unit: str = "number") -> Reader[float]:
+    """A float no lower than `at_least`; `unit` ("seconds", "days") is its kind."""
+    return Reader(_at_least(float, at_least), unit, f"at least {at_least}")
+
+
+def choice(kind: type[E]) -> Reader[E]:
+    """One of an enum's values, in any case."""
+    choices = " | ".join(member.value for member in kind)
+
+    def parse(raw: str, name: str) -> E:
+        try:
+            return kind(raw.lower())
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not one of {choices}") from None
+
+    return Reader(parse, choices)
+
+
+def one_of(*choices: str) -> Reader[str]:
+    """One of a few words, in any case, kept lower-case."""
+    listed = " | ".join(choices)
+
+    def parse(raw: str, name: str) -> str:
+        if raw.lower() not in choices:
+            raise ConfigError(f"{name}={raw!r} is not one of {listed}")
+        return raw.lower()
+
+    return Reader(parse, listed)
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(raw: str, name: str) -> str:
+    level = raw.upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"{name}={level!r} is not a logging level")
+    return level
+
+
+def _sqlalchemy_url(raw: str, name: str) -> str:
+    if "://" not in raw:
+        raise ConfigError(f"{name} must be a SQLAlchemy URL")
+    return raw
+
+
+def _delays(raw: str, name: str) -> tuple[float, ...]:
+    try:
+        schedule = tuple(float(p) for p in raw.split(",") if p.strip())
+    except ValueError:
+        schedule = (-1.0,)
+    # a delay under 0.1 s would turn a failing receiver into a busy loop
+    if not schedule or any(delay < 0.1 for delay in schedule):
+        raise ConfigError(f"{name}={raw!r} must be seconds, comma-separated, e.g. 5,300,1800")
+    return schedule
+
+
+def _usd_rates(raw: str, name: str) -> tuple[tuple[str, Decimal], ...]:
+    rates: list[tuple[str, Decimal]] = [("USD", Decimal(1))]
+    for entry in filter(None, (p.strip() for p in raw.split(","))):
+        code, _, value = entry.partition("=")
+        try:
+            rate = Decimal(value)
+        except InvalidOperation:
+            rate = Decimal(0)
+        if len(code) != 3 or not code.isalpha() or rate <= 0:
+            raise ConfigError(f"{name} entry {entry!r} must look like VND=25400")
+        rates.append((code.upper(), rate))
+    return tuple(rates)
+
+
+def _paths(raw: str, name: str) -> tuple[str, ...]:
+    return tuple(filter(None, (p.strip() for p in raw.split(","))))
+
+
+def _brand_name(raw: str, name: str) -> str:
+    return raw[:80]
+
+
+def _brand_color(raw: str, name: str) -> str:
+    if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})", raw):
+        raise ConfigError(f"{name}={raw!r} must look like #0b6bcb")
+    return raw
+
+
+_LOGO_FORMS = (
+    re.compile(r"/[A-Za-z0-9._~/-]*"),
+    re.compile(r"data:image/(?:png|svg\+xml|webp|jpeg);base64,[A-Za-z0-9+/=]+"),
+    re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[^\s\"'<>]*"),
+)
+
+
+def _brand_logo(raw: str, name: str) -> str:
+    if not any(form.fullmatch(raw) for form in _LOGO_FORMS):
+        raise ConfigError(
+            f"{name} must be a path on the gateway, a data:image base64 URI or an https URL"
+        )
+    return raw
+
+
+_LOG_LEVEL: Final = Reader(_log_level, " | ".join(_LOG_LEVELS))
+_DATABASE_URL: Final = Reader(_sqlalchemy_url, "SQLAlchemy URL", "has a scheme (`...://`)")
+_API_KEYS: Final = Reader(_parse_api_keys, "principal:role:key, ...", "role customer or operator")
+_DELAYS: Final = Reader(_delays, "seconds, comma-separated", "each at least 0.1")
+_USD_RATES: Final = Reader(_usd_rates, "CODE=rate, ...", "rate above 0")
+_MARKUP: Final = Reader(Markup.parse, "12% or 0.50 or 12%+0.50", "at most 100 % off")
+_PATHS: Final = Reader(_paths, "paths, comma-separated")
+_BRAND_NAME: Final = Reader(_brand_name, "string", "80 characters (longer is cut)")
+_BRAND_COLOR: Final = Reader(_brand_color, "#rgb or #rrggbb")
+_BRAND_LOGO: Final = Reader(_brand_logo, "path, data:image URI or https URL")
+
+
+# -- the declaration: one field per setting ----------------------------------------------
+
+_SETTING: Final = "esim_gateway.setting"
+_PROVIDERS: Final = ("ROAMIFY", "SIMPLIFYTRIP")
+_UNSET: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """A field's metadata: how it is read and how the reference describes it."""
+
+    reader: Reader[object]
+    doc: str
+    env: str | None = None  # None: the field's name upper-cased
+    shown: str | None = None  # the default as the reference words it, when not the value
+    each_provider: bool = False
+
+    def variables(self, attr: str) -> list[tuple[str, str]]:
+        """(provider value or "", variable without the prefix) for each variable read."""
+        name = self.env or attr.upper()
+        if self.each_provider:
+            return [(provider.lower(), f"{name}_{provider}") for provider in _PROVIDERS]
+        return [("", name)]
+
+    def read(self, attr: str, get: Callable[[str], str | None]) -> object:
+        """The value the variables give, or `_UNSET` when none of them is set."""
+        found = [
+            (provider, self.reader.parse(raw, PREFIX + variable))
+            for provider, variable in self.variables(attr)
+            if (raw := get(variable)) is not None
+        ]
+        if not found:
+            return _UNSET
+        return tuple(found) if self.each_provider else found[0][1]
+
+
+def setting(
+    default: T,
+    reader: Reader[T],
+    doc: str,
+    *,
+    env: str | None = None,
+    shown: str | None = None,
+    secret: bool = False,
+) -> T:
+    """One setting: its default, its reader and its line in the reference."""
+    declared = _Declared(reader, doc, env, shown)
+    return field(default=default, repr=not secret, metadata={_SETTING: declared})
+
+
+def each_provider(reader: Reader[T], doc: str, *, env: str) -> tuple[tuple[str, T], ...]:
+    """A setting read from `<env>_ROAMIFY` and `<env>_SIMPLIFYTRIP`: (provider, value)
+    pairs for those that are set."""
+    declared = _Declared(reader, doc, env, each_provider=True)
+    return field(default=(), metadata={_SETTING: declared})
+
+
+def _declared(item: Field[Any]) -> _Declared:
+    declared = item.metadata.get(_SETTING)
+    if not isinstance(declared, _Declared):
+        raise TypeError(f"Settings.{item.name} is not declared with setting(...)")
+    return declared
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+_SANDBOX_FILLS = "; unset in sandbox mode: the simulator's"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    mode: Mode = Mode.SANDBOX
-    host: str = "127.0.0.1"
-    port: int = 8000
-    database_url: str = "sqlite+aiosqlite:///./esim_gateway.db"
-    log_level: str = "INFO"
+    """Every setting, declared once (see the module docstring); `Settings(...)` takes them
+    as keywords, unchecked, and `from_env`/`from_mapping` read and check them."""
 
-    roamify_base_url: str | None = None
-    roamify_token: str | None = None
-    roamify_webhook_secret: str | None = None
-    simplifytrip_base_url: str | None = None
-    simplifytrip_api_key: str | None = None
-    simplifytrip_secret_key: str | None = None
-    simplifytrip_checksum_key: str | None = None
-    simplifytrip_currency: str = "VND"
+    mode: Mode = setting(
+        Mode.SANDBOX,
+        choice(Mode),
+        "`sandbox`: the simulators, GraphiQL and introspection, and anyone may buy as a demo"
+        " customer; `live`: real providers, and callers need an API key or a JWT",
+    )
+    host: str = setting("127.0.0.1", TEXT, "address `serve` listens on (`--host` wins)")
+    port: int = setting(
+        8000,
+        integer(at_least=1),
+        "port `serve` listens on and `healthcheck` asks (`--port` wins)",
+    )
+    database_url: str = setting(
+        "sqlite+aiosqlite:///./esim_gateway.db",
+        _DATABASE_URL,
+        "the ledger; `postgresql+asyncpg://...` for several replicas",
+    )
+    log_level: str = setting("INFO", _LOG_LEVEL, "one access line per request (ours) at `INFO`")
 
-    api_keys: tuple[ApiKey, ...] = ()
-    jwt_secret: str | None = field(default=None, repr=False)
-    jwt_public_key: str | None = field(default=None, repr=False)
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
+    roamify_base_url: str | None = setting(
+        None, URL, "Roamify's API (e.g. `https://api.getroamify.com`); unset: the simulator"
+    )
+    roamify_token: str | None = setting(None, TEXT, "Roamify API token" + _SANDBOX_FILLS)
+    roamify_webhook_secret: str | None = setting(
+        None, TEXT, "secret Roamify's webhooks are signed with" + _SANDBOX_FILLS
+    )
+    simplifytrip_base_url: str | None = setting(
+        None, URL, "SimplifyTrip's merchant API; unset: the simulator"
+    )
+    simplifytrip_api_key: str | None = setting(
+        None, TEXT, "SimplifyTrip API key (`X-Api-Key`)" + _SANDBOX_FILLS
+    )
+    simplifytrip_secret_key: str | None = setting(
+        None, TEXT, "SimplifyTrip secret key (the bearer token)" + _SANDBOX_FILLS
+    )
+    simplifytrip_checksum_key: str | None = setting(
+        None, TEXT, "SimplifyTrip checksum key (`X-Signature`)" + _SANDBOX_FILLS
+    )
+    simplifytrip_currency: str = setting("VND", TEXT, "the currency SimplifyTrip prices are in")
 
-    #: a mutation returns by then; unfinished work goes on in the background
-    order_deadline: float = 30.0
-    http_transport: HttpTransport = HttpTransport.REQWEST
-    provider_concurrency: int = 16
-    introspection: bool | None = None
-    graphiql: bool | None = None
-    #: how long SimplifyTrip's sandbox takes to fulfil an eSIM order
-    sandbox_fulfil_delay: float = 2.0
-    #: where the gateway can be reached by the providers' webhooks
-    public_url: str | None = None
-    catalog_ttl: float = 300.0
-    #: requests per second (sustained) and burst, per principal and per client IP
-    rate_limit_per_second: float = 20.0
-    rate_limit_burst: int = 60
-    #: keep rate-limit buckets in Redis, shared by every replica (else in memory)
-    rate_limit_redis_url: str | None = None
-    #: units of each currency per 1 USD, for `Package.priceUsd` (static table)
-    usd_rates: tuple[tuple[str, Decimal], ...] = (("USD", Decimal(1)), ("VND", Decimal(25400)))
-    #: where rates come from: the static table, or Roamify's exchange-rate endpoint
-    usd_rates_source: str = "static"
-    #: per-provider retail price rules (provider value -> Markup)
-    markups: tuple[tuple[str, Markup], ...] = ()
-    #: OpenTelemetry traces (extra `otel`): on with the global tracer provider, or sent
-    #: by our own exporter to an OTLP/HTTP traces endpoint when one is given
-    otel_enabled: bool = False
-    otel_endpoint: str | None = None
-    #: after a purchase whose outcome is unknown, seconds without the provider showing it
-    #: before it may be sent again (or given up): longer than the provider's slowest
-    #: documented processing (Roamify: 60-90 s); SimplifyTrip refuses a second order with
-    #: the same trackId, so there it only decides when to give up
-    roamify_quiet_period: float = 180.0
-    simplifytrip_quiet_period: float = 120.0
-    #: how long a reference stays watched for late or duplicate purchases after a resend
-    #: or after giving up
-    purchase_watch_period: float = 86_400.0
+    api_keys: tuple[ApiKey, ...] = setting(
+        (),
+        _API_KEYS,
+        "who may call: `principal:role:key` entries, comma-separated; role `customer` or"
+        " `operator`; key in clear or `sha256:<hex>` (only digests are kept)",
+    )
+    jwt_secret: str | None = setting(None, TEXT, "HS256 secret of bearer JWTs", secret=True)
+    jwt_public_key: str | None = setting(
+        None, TEXT, "RS256/ES256 public key of bearer JWTs: PEM text or a file", secret=True
+    )
+    jwt_issuer: str | None = setting(None, TEXT, "the `iss` bearer JWTs must carry")
+    jwt_audience: str | None = setting(None, TEXT, "the `aud` bearer JWTs must carry")
 
-    #: seconds a `quoteOrder` price stays firm for `createOrder(quoteId)`
-    quote_ttl: float = 900.0
-    #: how far ahead `createOrder(scheduledAt)` may schedule, in days
-    schedule_horizon_days: float = 90.0
-    #: seconds between two looks for scheduled orders that are due (every replica looks)
-    scheduler_interval: float = 5.0
+    order_deadline: float = setting(
+        30.0,
+        number(at_least=0.1, unit="seconds"),
+        "a mutation answers by then (PENDING/PROCESSING); unfinished work goes on in the"
+        " background",
+    )
+    http_transport: HttpTransport = setting(
+        HttpTransport.REQWEST,
+        choice(HttpTransport),
+        "how provider calls go out, always through httpx's API: `reqwest` (pyreqwest, Rust;"
+        " cheapest per call), `aiohttp` (httpx-aiohttp) or `httpx` (httpx's own transport)",
+    )
+    provider_concurrency: int = setting(16, integer(at_least=1), "concurrent calls per provider")
+    introspection: bool | None = setting(
+        None, FLAG, "GraphQL introspection", shown="on in sandbox, off in live"
+    )
+    graphiql: bool | None = setting(
+        None, FLAG, "the GraphiQL IDE", shown="on in sandbox, off in live"
+    )
+    sandbox_fulfil_delay: float = setting(
+        2.0,
+        number(at_least=0, unit="seconds"),
+        "how long SimplifyTrip's simulator takes to fulfil an eSIM order",
+    )
+    public_url: str | None = setting(
+        None,
+        URL,
+        "where the gateway is reached from outside (providers' webhooks, install links);"
+        " unset: the request's own URL",
+    )
+    catalog_ttl: float = setting(
+        300.0,
+        number(at_least=0, unit="seconds"),
+        "time between background catalog refreshes (with jitter)",
+    )
+    rate_limit_per_second: float = setting(
+        20.0,
+        number(at_least=0.001, unit="per second"),
+        "sustained requests per principal and per client IP; past the burst: 429 with"
+        " `Retry-After`",
+    )
+    rate_limit_burst: int = setting(
+        60, integer(at_least=1), "requests a principal or client IP may make at once"
+    )
+    rate_limit_redis_url: str | None = setting(
+        None, TEXT, "keep the rate-limit buckets in Redis, shared by every replica (else in memory)"
+    )
+    usd_rates: tuple[tuple[str, Decimal], ...] = setting(
+        (("USD", Decimal(1)), ("VND", Decimal(25400))),
+        _USD_RATES,
+        "units of each currency per 1 USD, for `Package.priceUsd` (a static table; USD=1 is"
+        " implied)",
+        shown="`VND=25400`",
+    )
+    usd_rates_source: str = setting(
+        "static",
+        one_of("static", "roamify"),
+        "`roamify`: follow Roamify's exchange-rate endpoint (rate, source and time shown on"
+        " `Package.usdRate`) instead of the static table",
+    )
+    markups: tuple[tuple[str, Markup], ...] = each_provider(
+        _MARKUP,
+        "retail price rule for the provider the variable names, e.g. `12%+0.50`:"
+        " `Package.retailPrice`",
+        env="MARKUP",
+    )
+    otel_enabled: bool = setting(
+        False,
+        FLAG,
+        "OpenTelemetry spans to the global tracer provider (e.g. under"
+        " `opentelemetry-instrument`); needs `pip install 'esim-gateway[otel]'`",
+    )
+    otel_endpoint: str | None = setting(
+        None,
+        URL,
+        "an OTLP/HTTP traces endpoint (e.g. `http://collector:4318/v1/traces`) the gateway"
+        " exports to itself",
+    )
+    # longer than the provider's slowest documented processing (Roamify: 60-90 s);
+    # SimplifyTrip refuses a second order with the same trackId, so there it only decides
+    # when to give up
+    roamify_quiet_period: float = setting(
+        180.0,
+        number(at_least=0, unit="seconds"),
+        "after a Roamify purchase of unknown outcome, how long without Roamify showing it"
+        " before it may be sent again (or given up)",
+    )
+    simplifytrip_quiet_period: float = setting(
+        120.0,
+        number(at_least=0, unit="seconds"),
+        "after a SimplifyTrip purchase of unknown outcome, how long without SimplifyTrip"
+        " showing it before it is given up",
+    )
+    purchase_watch_period: float = setting(
+        86_400.0,
+        number(at_least=0, unit="seconds"),
+        "how long a reference stays watched for late or duplicate purchases after a resend"
+        " or after giving up",
+    )
 
-    #: persisted-document manifests (files, or directories of *.json) loaded at start-up
-    trusted_documents: tuple[str, ...] = ()
-    #: live mode runs trusted documents only; operators too unless exempted
-    trusted_documents_only: bool = False
-    trusted_documents_exempt_operators: bool = False
-    #: automatic persisted queries: documents kept in this process (0: APQ off) ...
-    apq_cache_size: int = 1000
-    #: ... or in Redis, shared by every replica
-    apq_redis_url: str | None = None
-    #: JSON arrays of operations (Apollo BatchHttpLink): off unless enabled; at most so many
-    #: (QUALITY.md C7: off, or at most 5)
-    batching: bool = False
-    batch_max_operations: int = 5
+    quote_ttl: float = setting(
+        900.0,
+        number(at_least=1, unit="seconds"),
+        "how long a `quoteOrder` price stays firm for `createOrder(quoteId)`",
+    )
+    schedule_horizon_days: float = setting(
+        90.0,
+        number(at_least=0.001, unit="days"),
+        "how far ahead `createOrder(scheduledAt)` may schedule",
+    )
+    scheduler_interval: float = setting(
+        5.0,
+        number(at_least=0.05, unit="seconds"),
+        "time between two looks for scheduled orders that are due (every replica looks)",
+    )
 
-    #: the install page's branding: name, accent colour (#rgb or #rrggbb) and logo (a
-    #: path on the gateway, a data: image, or an https URL allowed by the page's CSP)
-    brand_name: str = "eSIM"
-    brand_color: str = "#0b6bcb"
-    brand_logo_url: str | None = None
-    #: install links a principal may create per hour; page views per client IP per minute
-    install_links_per_hour: int = 30
-    install_page_views_per_minute: int = 60
+    trusted_documents: tuple[str, ...] = setting(
+        (),
+        _PATHS,
+        "persisted-document manifests (Codegen, Apollo, Relay formats) loaded at start-up:"
+        " files, or directories of `*.json`",
+    )
+    trusted_documents_only: bool = setting(
+        False, FLAG, "live mode runs trusted documents only (the sandbox runs any)"
+    )
+    trusted_documents_exempt_operators: bool = setting(
+        False, FLAG, "operators may run any document even then"
+    )
+    apq_cache_size: int = setting(
+        1000,
+        integer(at_least=0),
+        "automatic persisted queries: documents kept in this process (`0`: APQ off)",
+    )
+    apq_redis_url: str | None = setting(
+        None, TEXT, "keep APQ documents in Redis instead, shared by every replica"
+    )
+    # QUALITY.md C7: batching off, or at most 5 operations
+    batching: bool = setting(False, FLAG, "accept JSON arrays of operations (Apollo BatchHttpLink)")
+    batch_max_operations: int = setting(
+        5, integer(at_least=1), "operations in one JSON array at most"
+    )
 
-    #: outbound webhooks: seconds to wait after each failed attempt (the first is
-    #: immediate; about 27.5 h in all), how often each replica looks for due deliveries,
-    #: and how long one attempt may take
-    webhook_retry_schedule: tuple[float, ...] = DEFAULT_WEBHOOK_RETRY_SCHEDULE
-    webhook_poll_interval: float = 2.0
-    webhook_timeout: float = 10.0
-    #: delivered outbound webhooks (deliveries and their messages) older than this are
-    #: pruned by the delivery loop; FAILED and PENDING ones are kept
-    webhook_retention_days: float = 30.0
-    #: how often each replica reads the usage of recent eSIMs for `esim.*` webhooks
-    #: (only while an endpoint subscribes to one)
-    usage_poll_interval: float = 3600.0
+    brand_name: str = setting("eSIM", _BRAND_NAME, "the install page's brand name")
+    brand_color: str = setting("#0b6bcb", _BRAND_COLOR, "the install page's accent colour")
+    brand_logo_url: str | None = setting(
+        None,
+        _BRAND_LOGO,
+        "the install page's logo: a path on the gateway, a `data:image/...;base64,` URI or"
+        " an https URL (its origin is then allowed by the page's CSP)",
+    )
+    install_links_per_hour: int = setting(
+        30, integer(at_least=1), "install links a principal may create per hour"
+    )
+    install_page_views_per_minute: int = setting(
+        60, integer(at_least=1), "install page views per client IP per minute"
+    )
 
-    #: uvicorn's access line and httpx's line per provider call, besides our own access
-    #: line; None: only at DEBUG (three lines per request cost CPU and say little more)
-    library_access_logs: bool | None = None
+    webhook_retry_schedule: tuple[float, ...] = setting(
+        DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+        _DELAYS,
+        "outbound webhooks: time to wait after each failed attempt (the first attempt is"
+        " immediate; about 27.5 h in all by default)",
+    )
+    webhook_poll_interval: float = setting(
+        2.0,
+        number(at_least=0.05, unit="seconds"),
+        "how often each replica looks for outbound webhooks due (changes wake it sooner)",
+    )
+    webhook_timeout: float = setting(
+        10.0, number(at_least=0.1, unit="seconds"), "how long one webhook attempt may take"
+    )
+    webhook_retention_days: float = setting(
+        30.0,
+        number(at_least=0.001, unit="days"),
+        "delivered outbound webhooks (and their messages) older than this are pruned;"
+        " FAILED and PENDING ones are kept",
+    )
+    usage_poll_interval: float = setting(
+        3600.0,
+        number(at_least=1, unit="seconds"),
+        "how often each replica reads recent eSIMs' usage for `esim.*` webhooks (only while"
+        " an endpoint subscribes to one)",
+    )
+
+    # three lines per request cost CPU and say little more than our own access line
+    library_access_logs: bool | None = setting(
+        None,
+        FLAG,
+        "uvicorn's access line and httpx's line per provider call, besides our own",
+        shown="on at `DEBUG`, else off",
+    )
 
     @property
     def quiet_periods(self) -> dict[str, float]:
@@ -366,184 +767,70 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Settings from `ESIM_GATEWAY_*` entries; an empty value counts as unset. Every
+        declared variable is looked up with `values.get` (a test records them)."""
+
         def get(name: str) -> str | None:
             raw = values.get(PREFIX + name)
             return raw.strip() if raw is not None and raw.strip() != "" else None
 
         kwargs: dict[str, Any] = {}
-
-        def enum_value(name: str, kind: type[enum.StrEnum], attr: str) -> None:
-            raw = get(name)
-            if raw is None:
-                return
-            try:
-                kwargs[attr] = kind(raw.lower())
-            except ValueError:
-                choices = " | ".join(m.value for m in kind)
-                raise ConfigError(f"{PREFIX}{name}={raw!r} is not one of {choices}") from None
-
-        def number(name: str, attr: str, kind: type[int] | type[float], low: float) -> None:
-            raw = get(name)
-            if raw is None:
-                return
-            try:
-                parsed = kind(raw)
-            except ValueError:
-                raise ConfigError(f"{PREFIX}{name}={raw!r} is not a number") from None
-            if parsed < low:
-                raise ConfigError(f"{PREFIX}{name} must be at least {low}")
-            kwargs[attr] = parsed
-
-        def flag(name: str, attr: str) -> None:
-            raw = get(name)
-            if raw is None:
-                return
-            lowered = raw.lower()
-            if lowered in ("1", "true", "yes", "on"):
-                kwargs[attr] = True
-            elif lowered in ("0", "false", "no", "off"):
-                kwargs[attr] = False
-            else:
-                raise ConfigError(f"{PREFIX}{name}={raw!r} is not a boolean (true/false)")
-
-        def url(name: str, attr: str) -> None:
-            raw = get(name)
-            if raw is None:
-                return
-            if not raw.startswith(("http://", "https://")):
-                raise ConfigError(f"{PREFIX}{name} must be an http(s) URL")
-            kwargs[attr] = raw.rstrip("/")
-
-        enum_value("MODE", Mode, "mode")
-        enum_value("HTTP_TRANSPORT", HttpTransport, "http_transport")
-        number("PORT", "port", int, 1)
-        number("ORDER_DEADLINE", "order_deadline", float, 0.1)
-        number("PROVIDER_CONCURRENCY", "provider_concurrency", int, 1)
-        number("SANDBOX_FULFIL_DELAY", "sandbox_fulfil_delay", float, 0)
-        number("CATALOG_TTL", "catalog_ttl", float, 0)
-        number("ROAMIFY_QUIET_PERIOD", "roamify_quiet_period", float, 0)
-        number("SIMPLIFYTRIP_QUIET_PERIOD", "simplifytrip_quiet_period", float, 0)
-        number("PURCHASE_WATCH_PERIOD", "purchase_watch_period", float, 0)
-        number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
-        number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
-        number("QUOTE_TTL", "quote_ttl", float, 1)
-        number("SCHEDULE_HORIZON_DAYS", "schedule_horizon_days", float, 0.001)
-        number("SCHEDULER_INTERVAL", "scheduler_interval", float, 0.05)
-        number("APQ_CACHE_SIZE", "apq_cache_size", int, 0)
-        number("BATCH_MAX_OPERATIONS", "batch_max_operations", int, 1)
-        flag("BATCHING", "batching")
-        flag("TRUSTED_DOCUMENTS_ONLY", "trusted_documents_only")
-        flag("TRUSTED_DOCUMENTS_EXEMPT_OPERATORS", "trusted_documents_exempt_operators")
-        number("WEBHOOK_POLL_INTERVAL", "webhook_poll_interval", float, 0.05)
-        number("WEBHOOK_TIMEOUT", "webhook_timeout", float, 0.1)
-        number("WEBHOOK_RETENTION_DAYS", "webhook_retention_days", float, 0.001)
-        number("USAGE_POLL_INTERVAL", "usage_poll_interval", float, 1)
-        raw_schedule = get("WEBHOOK_RETRY_SCHEDULE")
-        if raw_schedule is not None:
-            try:
-                schedule = tuple(float(p) for p in raw_schedule.split(",") if p.strip())
-            except ValueError:
-                schedule = (-1.0,)
-            # a delay under 0.1 s would turn a failing receiver into a busy loop
-            if not schedule or any(delay < 0.1 for delay in schedule):
-                raise ConfigError(
-                    f"{PREFIX}WEBHOOK_RETRY_SCHEDULE={raw_schedule!r} must be seconds,"
-                    " comma-separated, e.g. 5,300,1800"
-                )
-            kwargs["webhook_retry_schedule"] = schedule
-        flag("INTROSPECTION", "introspection")
-        flag("GRAPHIQL", "graphiql")
-        flag("OTEL_ENABLED", "otel_enabled")
-        flag("LIBRARY_ACCESS_LOGS", "library_access_logs")
-        url("OTEL_ENDPOINT", "otel_endpoint")
-        url("ROAMIFY_BASE_URL", "roamify_base_url")
-        url("SIMPLIFYTRIP_BASE_URL", "simplifytrip_base_url")
-        url("PUBLIC_URL", "public_url")
-        for name, attr in (
-            ("HOST", "host"),
-            ("DATABASE_URL", "database_url"),
-            ("LOG_LEVEL", "log_level"),
-            ("ROAMIFY_TOKEN", "roamify_token"),
-            ("ROAMIFY_WEBHOOK_SECRET", "roamify_webhook_secret"),
-            ("SIMPLIFYTRIP_API_KEY", "simplifytrip_api_key"),
-            ("SIMPLIFYTRIP_SECRET_KEY", "simplifytrip_secret_key"),
-            ("SIMPLIFYTRIP_CHECKSUM_KEY", "simplifytrip_checksum_key"),
-            ("SIMPLIFYTRIP_CURRENCY", "simplifytrip_currency"),
-            ("JWT_SECRET", "jwt_secret"),
-            ("JWT_PUBLIC_KEY", "jwt_public_key"),
-            ("JWT_ISSUER", "jwt_issuer"),
-            ("JWT_AUDIENCE", "jwt_audience"),
-            ("RATE_LIMIT_REDIS_URL", "rate_limit_redis_url"),
-            ("APQ_REDIS_URL", "apq_redis_url"),
-        ):
-            raw = get(name)
-            if raw is not None:
-                kwargs[attr] = raw
-        raw_rates = get("USD_RATES")
-        if raw_rates is not None:
-            rates: list[tuple[str, Decimal]] = [("USD", Decimal(1))]
-            for entry in filter(None, (p.strip() for p in raw_rates.split(","))):
-                code, _, value = entry.partition("=")
-                try:
-                    rate = Decimal(value)
-                except InvalidOperation:
-                    rate = Decimal(0)
-                if len(code) != 3 or not code.isalpha() or rate <= 0:
-                    raise ConfigError(f"{PREFIX}USD_RATES entry {entry!r} must look like VND=25400")
-                rates.append((code.upper(), rate))
-            kwargs["usd_rates"] = tuple(rates)
-        source = get("USD_RATES_SOURCE")
-        if source is not None:
-            if source.lower() not in ("static", "roamify"):
-                raise ConfigError(
-                    f"{PREFIX}USD_RATES_SOURCE={source!r} is not one of static | roamify"
-                )
-            kwargs["usd_rates_source"] = source.lower()
-        markups = []
-        for provider in ("ROAMIFY", "SIMPLIFYTRIP"):
-            raw_markup = get(f"MARKUP_{provider}")
-            if raw_markup is not None:
-                markups.append(
-                    (provider.lower(), Markup.parse(raw_markup, f"{PREFIX}MARKUP_{provider}"))
-                )
-        if markups:
-            kwargs["markups"] = tuple(markups)
-        raw_documents = get("TRUSTED_DOCUMENTS")
-        if raw_documents is not None:
-            kwargs["trusted_documents"] = tuple(
-                filter(None, (p.strip() for p in raw_documents.split(",")))
-            )
-        number("INSTALL_LINKS_PER_HOUR", "install_links_per_hour", int, 1)
-        number("INSTALL_PAGE_VIEWS_PER_MINUTE", "install_page_views_per_minute", int, 1)
-        brand_name = get("BRAND_NAME")
-        if brand_name is not None:
-            kwargs["brand_name"] = brand_name[:80]
-        brand_color = get("BRAND_COLOR")
-        if brand_color is not None:
-            if not re.fullmatch(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})", brand_color):
-                raise ConfigError(f"{PREFIX}BRAND_COLOR={brand_color!r} must look like #0b6bcb")
-            kwargs["brand_color"] = brand_color
-        logo = get("BRAND_LOGO_URL")
-        if logo is not None:
-            if not (
-                re.fullmatch(r"/[A-Za-z0-9._~/-]*", logo)
-                or re.fullmatch(
-                    r"data:image/(?:png|svg\+xml|webp|jpeg);base64,[A-Za-z0-9+/=]+", logo
-                )
-                or re.fullmatch(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?/[^\s\"'<>]*", logo)
-            ):
-                raise ConfigError(
-                    f"{PREFIX}BRAND_LOGO_URL must be a path on the gateway, a data:image"
-                    " base64 URI or an https URL"
-                )
-            kwargs["brand_logo_url"] = logo
-        raw_keys = get("API_KEYS")
-        if raw_keys is not None:
-            kwargs["api_keys"] = _parse_api_keys(raw_keys, PREFIX + "API_KEYS")
-        if "database_url" in kwargs and "://" not in kwargs["database_url"]:
-            raise ConfigError(f"{PREFIX}DATABASE_URL must be a SQLAlchemy URL")
-        level = str(kwargs.get("log_level", "INFO")).upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-            raise ConfigError(f"{PREFIX}LOG_LEVEL={level!r} is not a logging level")
-        kwargs["log_level"] = level
+        for item in fields(cls):
+            value = _declared(item).read(item.name, get)
+            if value is not _UNSET:
+                kwargs[item.name] = value
         return cls(**kwargs)
+
+
+# -- the reference: docs/configuration.md -------------------------------------------------
+
+_REFERENCE_HEADER = """\
+# Configuration
+
+<!-- Generated from src/esim_gateway/config.py by
+     `esim-gateway config-reference docs/configuration.md`: edit the declarations there. -->
+
+The gateway reads these environment variables, and a `.env` file in the working directory
+(the environment wins). An empty value counts as unset. A value that does not parse, or is
+out of bounds, stops start-up with one line naming the variable.
+
+"""
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, enum.Enum):
+        return f"`{value.value}`"
+    if isinstance(value, float):
+        return f"`{value:.15g}`"
+    if isinstance(value, tuple):
+        return f"`{','.join(_shown(v).strip('`') for v in value)}`" if value else "none"
+    return f"`{value}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def reference() -> str:
+    """The configuration reference: one table row per variable, from the declaration."""
+    rows = [
+        "| variable | type | default | bounds | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for item in fields(Settings):
+        declared = _declared(item)
+        default = declared.shown or _shown(item.default)
+        for _, variable in declared.variables(item.name):
+            cells = (
+                f"`{PREFIX}{variable}`",
+                declared.reader.kind,
+                default,
+                declared.reader.bounds,
+                declared.doc,
+            )
+            rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return _REFERENCE_HEADER + "\n".join(rows) + "\n"

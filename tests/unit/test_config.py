@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from esim_gateway.config import ApiKey, ConfigError, HttpTransport, Mode, Role, Settings
+from esim_gateway.cli import main
+from esim_gateway.config import (
+    PREFIX,
+    ApiKey,
+    ConfigError,
+    HttpTransport,
+    Markup,
+    Mode,
+    Role,
+    Settings,
+    reference,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_configuration_means_sandbox_mode_on_a_local_sqlite_ledger() -> None:
@@ -146,3 +162,67 @@ def test_delivered_webhooks_are_kept_thirty_days_unless_configured() -> None:
 def test_a_bad_webhook_retry_schedule_names_the_variable(schedule: str) -> None:
     with pytest.raises(ConfigError, match="ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE"):
         Settings.from_mapping({"ESIM_GATEWAY_WEBHOOK_RETRY_SCHEDULE": schedule})
+
+
+def test_a_markup_is_read_per_provider_and_a_bad_one_names_its_variable() -> None:
+    assert Settings.from_mapping({}).markups == ()
+    settings = Settings.from_mapping({"ESIM_GATEWAY_MARKUP_SIMPLIFYTRIP": "12% + 0.50"})
+    assert settings.markups == (("simplifytrip", Markup(Decimal(12), Decimal("0.50"))),)
+    with pytest.raises(ConfigError, match="ESIM_GATEWAY_MARKUP_ROAMIFY"):
+        Settings.from_mapping({"ESIM_GATEWAY_MARKUP_ROAMIFY": "-150%"})
+
+
+class ReadNames(dict[str, str]):
+    """A mapping that remembers every name looked up in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def test_docs_configuration_md_is_generated_from_the_declaration() -> None:
+    committed = (ROOT / "docs" / "configuration.md").read_text()
+    assert committed == reference(), (
+        "docs/configuration.md drifted: run `esim-gateway config-reference docs/configuration.md`"
+    )
+
+
+def test_the_reference_has_one_row_for_each_variable_the_gateway_reads() -> None:
+    recorder = ReadNames()
+    Settings.from_mapping(recorder)
+    rows = re.findall(rf"^\| `({PREFIX}[A-Z_]+)` \|", reference(), re.MULTILINE)
+    assert len(rows) == len(set(rows))
+    assert set(rows) == recorder.read
+    assert {PREFIX + "MARKUP_ROAMIFY", PREFIX + "MARKUP_SIMPLIFYTRIP"} <= recorder.read
+
+
+def test_the_reference_shows_defaults_and_bounds_from_the_declaration() -> None:
+    rows = {line.split(" | ")[0].strip("| `"): line for line in reference().splitlines()}
+    assert rows[PREFIX + "PORT"] == (
+        "| `ESIM_GATEWAY_PORT` | integer | `8000` | at least 1 |"
+        " port `serve` listens on and `healthcheck` asks (`--port` wins) |"
+    )
+    assert "| sandbox \\| live | `sandbox` |" in rows[PREFIX + "MODE"]
+    assert (
+        "| `5,300,1800,7200,18000,36000,36000` | each at least 0.1 |"
+        in rows[PREFIX + "WEBHOOK_RETRY_SCHEDULE"]
+    )
+
+
+def test_config_reference_writes_the_reference_to_a_file(tmp_path: Path) -> None:
+    output = tmp_path / "configuration.md"
+    assert main(["config-reference", str(output)]) == 0
+    assert output.read_text() == reference()
+
+
+def test_a_field_not_declared_as_a_setting_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Extended(Settings):
+        undeclared: int = 0
+
+    with pytest.raises(TypeError, match="undeclared is not declared"):
+        Extended.from_mapping({})
