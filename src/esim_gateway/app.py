@@ -462,6 +462,7 @@ def create_app(
         finally:
             await catalog.stop()
             await view.limiter.aclose()
+            await view.auth_failures.aclose()
             if view.documents is not None:
                 await view.documents.aclose()
             await install.aclose()
@@ -533,6 +534,7 @@ def create_app(
     app = GatewayApp(
         graphql=view.http.answer,
         accounting=accounting,
+        proxies=settings.forwarded_allow_ips,
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RequestMiddleware, metrics=metrics, accounting=accounting)],

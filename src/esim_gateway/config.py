@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -118,6 +119,27 @@ def _parse_api_keys(raw: str, name: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def _parse_proxies(raw: str, name: str) -> tuple[str, ...]:
+    """IP addresses and networks of trusted proxies; `none` for no proxy at all."""
+    entries = tuple(filter(None, (part.strip() for part in raw.split(","))))
+    if tuple(e.lower() for e in entries) == ("none",):
+        return ()
+    for entry in entries:
+        if entry == "*":
+            raise ConfigError(
+                f"{name}='*' would take any client's X-Forwarded-For for its address:"
+                " name the proxies' addresses or networks (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            )
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            raise ConfigError(f"{name}: {entry!r} is not an IP address or network") from None
+    return entries
+
+
 def _read_dotenv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
@@ -190,6 +212,14 @@ class Settings:
     rate_limit_burst: int = 60
     #: keep rate-limit buckets in Redis, shared by every replica (else in memory)
     rate_limit_redis_url: str | None = None
+    #: failed authentications (a wrong API key or JWT) per client address per minute, at
+    #: once and refilled over the minute; past them, 429 until the budget has room again
+    auth_failures_per_minute: int = 10
+    #: the proxies (IP addresses or networks) whose X-Forwarded-For gives the client's
+    #: address (uvicorn's forwarded_allow_ips rule: `esim_gateway.forwarded`)
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    #: a bearer token GET /metrics requires (None: /metrics answers anyone who reaches it)
+    metrics_token: str | None = field(default=None, repr=False)
     #: units of each currency per 1 USD, for `Package.priceUsd` (static table)
     usd_rates: tuple[tuple[str, Decimal], ...] = (("USD", Decimal(1)), ("VND", Decimal(25400)))
     #: where rates come from: the static table, or Roamify's exchange-rate endpoint
@@ -426,6 +456,7 @@ class Settings:
         number("PURCHASE_WATCH_PERIOD", "purchase_watch_period", float, 0)
         number("RATE_LIMIT_PER_SECOND", "rate_limit_per_second", float, 0.001)
         number("RATE_LIMIT_BURST", "rate_limit_burst", int, 1)
+        number("AUTH_FAILURES_PER_MINUTE", "auth_failures_per_minute", int, 1)
         number("QUOTE_TTL", "quote_ttl", float, 1)
         number("SCHEDULE_HORIZON_DAYS", "schedule_horizon_days", float, 0.001)
         number("SCHEDULER_INTERVAL", "scheduler_interval", float, 0.05)
@@ -475,6 +506,7 @@ class Settings:
             ("JWT_AUDIENCE", "jwt_audience"),
             ("RATE_LIMIT_REDIS_URL", "rate_limit_redis_url"),
             ("APQ_REDIS_URL", "apq_redis_url"),
+            ("METRICS_TOKEN", "metrics_token"),
         ):
             raw = get(name)
             if raw is not None:
@@ -537,6 +569,18 @@ class Settings:
                     " base64 URI or an https URL"
                 )
             kwargs["brand_logo_url"] = logo
+        raw_proxies = get("FORWARDED_ALLOW_IPS")
+        if raw_proxies is not None:
+            kwargs["forwarded_allow_ips"] = _parse_proxies(
+                raw_proxies, PREFIX + "FORWARDED_ALLOW_IPS"
+            )
+        if values.get("FORWARDED_ALLOW_IPS"):
+            # uvicorn's variable: the gateway applies the rule itself now, and a trust list
+            # silently ignored would put every client behind the proxy in one bucket
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS is no longer read: set {PREFIX}FORWARDED_ALLOW_IPS"
+                " to the proxies' addresses instead"
+            )
         raw_keys = get("API_KEYS")
         if raw_keys is not None:
             kwargs["api_keys"] = _parse_api_keys(raw_keys, PREFIX + "API_KEYS")

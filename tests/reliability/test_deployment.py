@@ -5,6 +5,7 @@ addresses: `tests/reliability/local_compose.py`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -32,8 +33,9 @@ pytestmark = pytest.mark.xdist_group("real-processes")
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 NGINX = ROOT / "deploy" / "nginx.conf"
-#: variables of the gateway's services that belong to the server it runs in (uvicorn)
-SERVER_VARIABLES = {"FORWARDED_ALLOW_IPS"}
+#: variables of the gateway's services that belong to the server it runs in (uvicorn):
+#: none (its proxy-header rule is the gateway's own setting now)
+SERVER_VARIABLES: frozenset[str] = frozenset()
 
 
 def compose() -> dict[str, Any]:
@@ -94,6 +96,20 @@ def test_two_replicas_behind_a_balancer_on_postgresql_and_redis() -> None:
         assert settings.simplifytrip_base_url == "http://simplifytrip.sandbox:8100/simplifytrip"
         aliases = services["sandbox"]["networks"]["default"]["aliases"]
         assert {"roamify.sandbox", "simplifytrip.sandbox"} <= set(aliases)
+
+
+def test_the_replicas_believe_x_forwarded_for_from_the_balancer_only() -> None:
+    """The balancer sets the header to the address it was reached from (a client's own
+    X-Forwarded-For is dropped), and the replicas trust exactly the balancer's address."""
+    services = compose()["services"]
+    balancer = services["balancer"]["networks"]["default"]["ipv4_address"]
+    for replica in gateway_services(services).values():
+        assert Settings.from_mapping(replica["environment"]).forwarded_allow_ips == (balancer,)
+    config = NGINX.read_text()
+    assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", config)
+    assert "$proxy_add_x_forwarded_for" not in config
+    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(balancer) in ipaddress.ip_network(subnet)
 
 
 def test_migrations_run_once_before_the_replicas_start() -> None:
