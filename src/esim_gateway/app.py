@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from esim_gateway.auth import Authenticator
+from esim_gateway.auth import Authenticator, bearer_matches
 from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.context import Services
@@ -462,6 +462,7 @@ def create_app(
         finally:
             await catalog.stop()
             await view.limiter.aclose()
+            await view.auth_failures.aclose()
             if view.documents is not None:
                 await view.documents.aclose()
             await install.aclose()
@@ -480,13 +481,20 @@ def create_app(
             tracing.shutdown()
 
     async def metrics_endpoint(request: Request) -> Response:
+        token = settings.metrics_token
+        if token is not None and not bearer_matches(request.headers.get("authorization"), token):
+            return PlainTextResponse(
+                "GET /metrics needs Authorization: Bearer <ESIM_GATEWAY_METRICS_TOKEN>.",
+                status_code=401,
+                headers={"www-authenticate": 'Bearer realm="metrics"'},
+            )
         services: Services | None = getattr(request.app.state, "services", None)
         if services is not None:
             for name, breaker in services.providers.breakers.items():
                 metrics.circuit_open.labels(name.value).set(
                     0 if breaker.state.value == "closed" else 1
                 )
-            metrics.reconciler_backlog.set(len(await services.ledger.unsettled(limit=10_000)))
+            metrics.reconciler_backlog.set(await services.ledger.count_unsettled())
             metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -533,6 +541,7 @@ def create_app(
     app = GatewayApp(
         graphql=view.http.answer,
         accounting=accounting,
+        proxies=settings.forwarded_allow_ips,
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(RequestMiddleware, metrics=metrics, accounting=accounting)],

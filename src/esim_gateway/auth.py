@@ -13,7 +13,7 @@ from pathlib import Path
 from esim_gateway.config import ApiKey, Role, Settings
 from esim_gateway.errors import Unauthenticated
 
-__all__ = ["DEMO_PRINCIPAL", "Authenticator", "Principal"]
+__all__ = ["DEMO_PRINCIPAL", "Authenticator", "Principal", "bearer_matches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +28,22 @@ class Principal:
     def can_see(self, owner: str) -> bool:
         return self.is_operator or owner == self.id
 
+    def may_see_credentials(self, owner: str | None) -> bool:
+        """Whether an eSIM's credentials (LPA, activation code, PIN/PUK, install links)
+        are shown: to its owner and operators, and to nobody when its owner is unknown."""
+        return owner is not None and self.can_see(owner)
+
 
 DEMO_PRINCIPAL = Principal("sandbox-demo", Role.CUSTOMER)
+
+
+def bearer_matches(authorization: str | None, expected: str) -> bool:
+    """True when `authorization` is `Bearer <expected>`; compared as digests, so the time
+    taken says nothing about the token (nor its length)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(ApiKey.digest(token.strip()), ApiKey.digest(expected))
 
 
 class Authenticator:

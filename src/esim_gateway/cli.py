@@ -47,11 +47,13 @@ def banner(settings: Settings, host: str, port: int) -> str:
 
 def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for the gateway, one process or N workers alike. Its access line
-    is off unless asked for: ours (`esim_gateway.access`) says more, once per request."""
+    is off unless asked for: ours (`esim_gateway.access`) says more, once per request.
+    Its proxy headers are off: the app applies the same rule under its own setting
+    (`esim_gateway.forwarded`), once."""
     return {
         "log_level": settings.log_level.lower(),
         "access_log": settings.library_access_logs_enabled,
-        "proxy_headers": True,
+        "proxy_headers": False,
         "log_config": None,
         "timeout_graceful_shutdown": 30,
     }

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -328,6 +329,30 @@ _DELAYS: Final = Reader(_delays, "seconds, comma-separated", "each at least 0.1"
 _USD_RATES: Final = Reader(_usd_rates, "CODE=rate, ...", "rate above 0")
 _MARKUP: Final = Reader(Markup.parse, "12% or 0.50 or 12%+0.50", "at most 100 % off")
 _PATHS: Final = Reader(_paths, "paths, comma-separated")
+
+
+def _parse_proxies(raw: str, name: str) -> tuple[str, ...]:
+    """IP addresses and networks of trusted proxies; `none` for no proxy at all."""
+    entries = tuple(filter(None, (part.strip() for part in raw.split(","))))
+    if tuple(e.lower() for e in entries) == ("none",):
+        return ()
+    for entry in entries:
+        if entry == "*":
+            raise ConfigError(
+                f"{name}='*' would take any client's X-Forwarded-For for its address:"
+                " name the proxies' addresses or networks (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            )
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            raise ConfigError(f"{name}: {entry!r} is not an IP address or network") from None
+    return entries
+
+
+_PROXIES: Final = Reader(_parse_proxies, "addresses or networks, comma-separated, or `none`")
 _BRAND_NAME: Final = Reader(_brand_name, "string", "80 characters (longer is cut)")
 _BRAND_COLOR: Final = Reader(_brand_color, "#rgb or #rrggbb")
 _BRAND_LOGO: Final = Reader(_brand_logo, "path, data:image URI or https URL")
@@ -512,6 +537,24 @@ class Settings:
     )
     rate_limit_redis_url: str | None = setting(
         None, TEXT, "keep the rate-limit buckets in Redis, shared by every replica (else in memory)"
+    )
+    auth_failures_per_minute: int = setting(
+        10,
+        integer(at_least=1),
+        "failed authentications (a wrong API key or JWT) per client address: a burst, refilled"
+        " over a minute; past it, 429 until the budget has room again",
+    )
+    forwarded_allow_ips: tuple[str, ...] = setting(
+        ("127.0.0.1",),
+        _PROXIES,
+        "the proxies whose X-Forwarded-For gives the client's address (uvicorn's"
+        " forwarded_allow_ips rule, applied by the app: `esim_gateway.forwarded`); `*` is refused",
+    )
+    metrics_token: str | None = setting(
+        None,
+        TEXT,
+        "a bearer token GET /metrics requires (unset: /metrics answers anyone who reaches it)",
+        secret=True,
     )
     usd_rates: tuple[tuple[str, Decimal], ...] = setting(
         (("USD", Decimal(1)), ("VND", Decimal(25400))),
@@ -774,6 +817,13 @@ class Settings:
             raw = values.get(PREFIX + name)
             return raw.strip() if raw is not None and raw.strip() != "" else None
 
+        if values.get("FORWARDED_ALLOW_IPS"):
+            # uvicorn's variable: the gateway applies the rule itself now, and a trust list
+            # silently ignored would put every client behind the proxy in one bucket
+            raise ConfigError(
+                f"FORWARDED_ALLOW_IPS is no longer read: set {PREFIX}FORWARDED_ALLOW_IPS"
+                " to the proxies' addresses instead"
+            )
         kwargs: dict[str, Any] = {}
         for item in fields(cls):
             value = _declared(item).read(item.name, get)

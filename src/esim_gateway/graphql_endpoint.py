@@ -12,7 +12,8 @@ What a request goes through, and its answer when refused (in the negotiated medi
 
 1. CSRF rules: a POST is `application/json` (415) with a declared length under `MAX_BODY`
    (413); a GET carries a header only a script can set (400).
-2. Authentication (401), rate limits per principal and per client IP (429), the
+2. Authentication (401; 429 for a client address past its budget of failed
+   authentications), rate limits per principal and per client IP (429), the
    If-None-Match header's syntax (400), the body's size as read (413).
 3. Within the request deadline (504): GET or POST only (405), the JSON (400), batching
    rules, persisted documents, execution with the operation types the method allows (a
@@ -47,6 +48,7 @@ from esim_gateway.config import Settings
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.errors import Unauthenticated
+from esim_gateway.forwarded import client_address
 from esim_gateway.graphql_http import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -69,7 +71,12 @@ from esim_gateway.httpcache import (
     public_cache_control,
 )
 from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
-from esim_gateway.ratelimit import Limiter, retry_after_header
+from esim_gateway.ratelimit import (
+    FailedAuthentications,
+    Limiter,
+    TooManyFailures,
+    retry_after_header,
+)
 from esim_gateway.replay import replay_body
 from esim_gateway.schema.limits import document_cost
 
@@ -174,12 +181,14 @@ class GraphQLEndpoint:
         settings: Settings,
         documents: PersistedDocuments | None,
         limiter: Limiter,
+        failures: FailedAuthentications,
         graphiql: Callable[[Request], Awaitable[Response]] | None,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.documents = documents
         self.limiter = limiter
+        self.failures = failures
         self.graphiql = graphiql
         #: set by the app's lifespan; None before it starts
         self.services: Services | None = None
@@ -197,6 +206,22 @@ class GraphQLEndpoint:
             loaders=build_loaders(services.providers, services.ledger, self._observe_batch),
             request=request,
         )
+
+    async def authenticate(self, authorization: str | None, client: str) -> Principal:
+        """The caller's principal. A wrong credential counts against the client address'
+        budget of failures; past it, `TooManyFailures`, whatever the credential."""
+        assert self.services is not None
+        refused = self.failures.refused(client)
+        if refused:
+            raise TooManyFailures(refused)
+        try:
+            return self.services.authenticator.authenticate(authorization)
+        except Unauthenticated:
+            if authorization is not None:  # a credential, and a wrong one
+                wait = await self.failures.failed(client)
+                if wait:
+                    raise TooManyFailures(wait) from None
+            raise
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         if self.services is None:
@@ -229,18 +254,18 @@ class GraphQLEndpoint:
         refusal = self._refuse(method, headers, media)
         if refusal is not None:
             return refusal
-        assert self.services is not None
         authorization = headers.get(b"authorization")
+        client = client_address(scope)
         try:
-            principal = self.services.authenticator.authenticate(
-                None if authorization is None else authorization.decode("latin-1")
+            principal = await self.authenticate(
+                None if authorization is None else authorization.decode("latin-1"), client
             )
         except Unauthenticated as exc:
             return _error(
                 401, exc.message, "UNAUTHENTICATED", media, {"www-authenticate": "Bearer"}
             )
-        address = scope.get("client")
-        client = address[0] if address else "unknown"
+        except TooManyFailures as exc:
+            return self._rate_limited(exc.retry_after, media)
         wait = await self._take(principal, client)
         if wait:
             return self._rate_limited(wait, media)

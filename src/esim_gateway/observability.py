@@ -32,6 +32,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from esim_gateway.errors import redact
+from esim_gateway.forwarded import client_address
 from esim_gateway.providers.parts import RequestParts, ResponseParts, takes_parts
 from esim_gateway.tracing import Tracing
 
@@ -588,6 +589,7 @@ class RequestAccounting:
             fields = {
                 "method": scope.get("method"),
                 "path": path,
+                "client": client_address(scope),
                 "status": status,
                 "ms": round(total * 1000, 2),
                 "provider_calls": stats.calls,

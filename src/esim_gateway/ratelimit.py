@@ -6,6 +6,8 @@ one. An empty bucket answers how long until the next token (`Retry-After`).
 * `RateLimiter`: in memory, for one process.
 * `RedisRateLimiter`: the same bucket kept in Redis by one atomic script, shared by every
   replica (`ESIM_GATEWAY_RATE_LIMIT_REDIS_URL`).
+* `FailedAuthentications`: a bucket per client address that only failed authentications
+  take from; a client whose bucket is empty is refused before its credentials are read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Limiter", "RateLimiter", "RedisRateLimiter", "retry_after_header"]
+__all__ = [
+    "FailedAuthentications",
+    "Limiter",
+    "RateLimiter",
+    "RedisRateLimiter",
+    "TooManyFailures",
+    "limiter_for",
+    "retry_after_header",
+]
 
 MAX_KEYS = 100_000
 
@@ -113,3 +123,62 @@ class RedisRateLimiter:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+
+
+def limiter_for(redis_url: str | None, rate: float, burst: int, name: str) -> Limiter:
+    """Buckets in Redis under `esim-gw:<name>:` when a URL is given (shared by every
+    replica), else in this process."""
+    if redis_url:
+        return RedisRateLimiter(redis_url, rate, burst, prefix=f"esim-gw:{name}:")
+    return RateLimiter(rate, burst)
+
+
+class TooManyFailures(Exception):
+    """A client past its budget of failed authentications: 429, `Retry-After`."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class FailedAuthentications:
+    """A budget of failed authentications (a wrong API key or JWT) per client address,
+    kept in a `Limiter` (in Redis: shared by every replica).
+
+    Past it, the client is refused (429) before its credentials are checked, until its
+    bucket has a token again: a right guess then gets the same answer as a wrong one.
+    That refusal is remembered here, from the bucket's own answer, so a request that
+    authenticates costs no round trip to Redis; another replica learns of it at the
+    client's first failure there (one more verdict per replica at most).
+    """
+
+    def __init__(self, limiter: Limiter, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limiter = limiter
+        self._clock = clock
+        #: client address -> when it may try again (this process' clock)
+        self._refused: OrderedDict[str, float] = OrderedDict()
+
+    def refused(self, client: str) -> float:
+        """Seconds until `client` may authenticate again; 0.0 when it may now."""
+        until = self._refused.get(client)
+        if until is None:
+            return 0.0
+        wait = until - self._clock()
+        if wait <= 0:
+            del self._refused[client]
+            return 0.0
+        return wait
+
+    async def failed(self, client: str) -> float:
+        """Count a failure of `client`: 0.0 while within its budget, else the seconds
+        until it may try again (it is refused until then)."""
+        wait = await self._limiter.take(f"ip:{client}")
+        if wait:
+            self._refused[client] = self._clock() + wait
+            self._refused.move_to_end(client)
+            if len(self._refused) > MAX_KEYS:
+                self._refused.popitem(last=False)
+        return wait
+
+    async def aclose(self) -> None:
+        await self._limiter.aclose()

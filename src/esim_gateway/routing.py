@@ -6,17 +6,19 @@ ExceptionMiddleware, the Router's route matching and the Route's method check co
 ~20-30 us per request for nothing (issue 12). Those requests get the same accounting
 (`RequestAccounting.serve`: request id, metrics, the access line) and the same plain 500
 on an unexpected exception; everything else - WebSockets, other methods on /graphql (the
-Route's 405), the other routes, an app under a root path - takes Starlette's way.
+Route's 405), the other routes, an app under a root path - takes Starlette's way. Both
+ways see the client address settled first, behind trusted proxies (`esim_gateway.forwarded`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from esim_gateway.forwarded import behind_proxies
 from esim_gateway.observability import RequestAccounting
 
 __all__ = ["GRAPHQL_PATH", "GatewayApp"]
@@ -27,12 +29,24 @@ Answer = Callable[[Scope, Receive], Awaitable[tuple[int, list[tuple[bytes, bytes
 
 
 class GatewayApp(Starlette):
-    def __init__(self, *, graphql: Answer, accounting: RequestAccounting, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        graphql: Answer,
+        accounting: RequestAccounting,
+        proxies: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
+        """`proxies`: the addresses and networks whose X-Forwarded-For is believed."""
         super().__init__(**kwargs)
         self._graphql = graphql
         self._accounting = accounting
+        self._entry: ASGIApp = behind_proxies(self._dispatch, proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["path"] == GRAPHQL_PATH

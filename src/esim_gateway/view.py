@@ -30,9 +30,17 @@ from esim_gateway.auth import Principal
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.errors import Unauthenticated
+from esim_gateway.forwarded import client_address
 from esim_gateway.graphql_endpoint import CSRF_HEADERS, MAX_BODY, GraphQLEndpoint
 from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
-from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from esim_gateway.ratelimit import (
+    FailedAuthentications,
+    Limiter,
+    RateLimiter,
+    RedisRateLimiter,
+    TooManyFailures,
+    limiter_for,
+)
 
 __all__ = ["ANONYMOUS", "CSRF_HEADERS", "MAX_BODY", "GatewayGraphQL"]
 
@@ -206,12 +214,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
             if settings.rate_limit_redis_url
             else RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         )
+        per_minute = settings.auth_failures_per_minute
+        #: failed authentications per client address, over HTTP and WebSocket alike
+        self.auth_failures = FailedAuthentications(
+            limiter_for(
+                settings.rate_limit_redis_url, per_minute / 60.0, per_minute, "auth-failures"
+            )
+        )
         self.documents = documents
         self.http = GraphQLEndpoint(
             schema,
             settings=settings,
             documents=documents,
             limiter=self.limiter,
+            failures=self.auth_failures,
             graphiql=self.render_graphql_ide if settings.graphiql_enabled else None,
         )
         if settings.only_trusted_documents and documents is not None:
@@ -242,8 +258,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if services is None:
             raise RuntimeError("the app's lifespan has not started")
         try:
-            principal = services.authenticator.authenticate(request.headers.get("authorization"))
-        except Unauthenticated:
+            principal = await self.http.authenticate(
+                request.headers.get("authorization"), client_address(request.scope)
+            )
+        except (Unauthenticated, TooManyFailures):
             principal = ANONYMOUS
         return self.http.context(principal, request)
 
@@ -253,8 +271,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         header = params.get("Authorization") or params.get("authorization")
         if header is not None:
             try:
-                context.principal = context.services.authenticator.authenticate(str(header))
-            except Unauthenticated:
+                scope = context.request.scope if context.request is not None else {}
+                context.principal = await self.http.authenticate(str(header), client_address(scope))
+            except (Unauthenticated, TooManyFailures):
                 raise ConnectionRejectionError() from None
         elif context.principal is ANONYMOUS:
             raise ConnectionRejectionError()

@@ -1,7 +1,10 @@
-"""Every operation needs a principal; customers see and act on only their own orders."""
+"""Every operation needs a principal; customers see and act on only their own orders; a
+client address past its budget of failed authentications is refused for a while."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,9 +12,10 @@ import pytest
 from strawberry import relay
 
 from esim_gateway.config import Settings
+from esim_gateway.ratelimit import FailedAuthentications, RateLimiter
 from tests.api.test_esim_node import ESIM_NODE
 from tests.api.test_ordering import CANCEL, CREATE, ORDER, TOPUP, a_package, buy
-from tests.conftest import Gateway, GatewayFactory
+from tests.conftest import Gateway, GatewayFactory, make_sandboxes
 
 KEYS = Settings.from_mapping(
     {"ESIM_GATEWAY_API_KEYS": "alice:customer:alice-key,bob:customer:bob-key,ops:operator:ops-key"}
@@ -144,3 +148,120 @@ async def test_another_customers_esim_is_null_like_a_missing_one(secured: Gatewa
         await call(secured, ESIM_NODE, ALICE, id=str(relay.GlobalID("Esim", "x")))
     ).json()
     assert theirs == missing == not_an_iccid == {"data": {"node": None}}
+
+
+def at(gw: Gateway, address: str) -> httpx.AsyncClient:
+    """A client of `gw` reaching it from `address`."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gw.app, client=(address, 41000)),
+        base_url="http://gateway.test",
+    )
+
+
+async def attempt(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    return await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"authorization": f"Bearer {key}"}
+    )
+
+
+async def test_a_client_past_its_budget_of_failed_authentications_is_refused_even_with_a_right_key(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with (
+        gateway_factory(api_keys=KEYS, auth_failures_per_minute=3) as gw,
+        at(gw, "203.0.113.10") as guesser,
+        at(gw, "203.0.113.11") as alice,
+    ):
+        # requests that authenticate spend nothing of the budget
+        assert [(await attempt(guesser, "alice-key")).status_code for _ in range(5)] == [200] * 5
+        wrong = [await attempt(guesser, f"guess-{i}") for i in range(4)]
+        assert [r.status_code for r in wrong] == [401, 401, 401, 429]
+        refused = wrong[-1]
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert 1 <= int(refused.headers["retry-after"]) <= 20  # a token every 20 s
+        # a right guess now gets the same answer as a wrong one
+        right = await attempt(guesser, "alice-key")
+        assert right.status_code == 429
+        assert right.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # another address is not affected
+        assert (await attempt(alice, "alice-key")).status_code == 200
+
+
+def test_a_refused_client_may_try_again_once_its_budget_has_refilled() -> None:
+    now = [0.0]
+    failures = FailedAuthentications(
+        RateLimiter(rate=0.5, burst=2, clock=lambda: now[0]), clock=lambda: now[0]
+    )
+
+    async def fail() -> float:
+        return await failures.failed("198.51.100.1")
+
+    waits = [asyncio.run(fail()) for _ in range(3)]
+    assert waits == [0.0, 0.0, 2.0]
+    assert failures.refused("198.51.100.1") == 2.0 and failures.refused("198.51.100.2") == 0.0
+    now[0] = 1.5
+    assert failures.refused("198.51.100.1") == 0.5
+    now[0] = 2.0
+    assert failures.refused("198.51.100.1") == 0.0
+    assert asyncio.run(fail()) == 0.0  # the one token that came back
+    assert asyncio.run(fail()) == 2.0
+
+
+async def test_failed_authentications_are_counted_across_replicas_in_redis(
+    gateway_factory: GatewayFactory, redis_url: str
+) -> None:
+    import uuid
+
+    # an address of its own per run: the bucket lives in the shared Redis
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}"
+    settings = {"api_keys": KEYS, "auth_failures_per_minute": 3, "rate_limit_redis_url": redis_url}
+    async with (
+        gateway_factory(**settings) as first,
+        gateway_factory(**settings) as second,
+        at(first, address) as via_first,
+        at(second, address) as via_second,
+    ):
+        statuses = [
+            (await attempt(client, "wrong")).status_code
+            for client in (via_first, via_second, via_first, via_second)
+        ]
+        assert statuses == [401, 401, 401, 429]
+        # the first replica learns of it at the client's next failure there
+        assert (await attempt(via_first, "wrong")).status_code == 429
+        assert (await attempt(via_first, "alice-key")).status_code == 429
+        assert (await attempt(via_second, "alice-key")).status_code == 429
+
+
+async def test_failed_authentications_over_websocket_count_against_the_same_budget(
+    tmp_path: Path,
+) -> None:
+    from gql import Client
+    from gql.transport.websockets import WebsocketsTransport
+
+    from tests.api.test_live_updates import serve
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}",
+        api_keys=KEYS,
+        auth_failures_per_minute=2,
+    )
+
+    async def connect(key: str) -> None:
+        transport = WebsocketsTransport(
+            url=f"ws://{base}/graphql",
+            init_payload={"Authorization": f"Bearer {key}"},
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+        async with Client(transport=transport):
+            pass
+
+    async with serve(settings, sandboxes=make_sandboxes()) as base:
+        await connect("alice-key")  # accepted: nothing counted
+        for _ in range(3):  # two within the budget, and one too many
+            with pytest.raises(Exception):  # noqa: B017, PT011 - the server closes with 4403
+                await connect("wrong")
+        async with httpx.AsyncClient(base_url=f"http://{base}") as http:
+            over_http = await attempt(http, "alice-key")
+        assert over_http.status_code == 429
+        with pytest.raises(Exception):  # noqa: B017, PT011 - refused before the key is read
+            await connect("alice-key")

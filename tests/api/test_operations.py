@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
@@ -127,3 +128,52 @@ async def test_shutdown_lets_an_in_flight_purchase_finish(
         record = await again.ledger.by_key("sandbox-demo", "during-shutdown")
         assert record is not None and record.step is Step.SETTLED
         assert sandboxes.roamify.control.calls.count("POST", "/api/esim/order") == 1
+
+
+async def test_metrics_behind_a_token_answer_only_its_bearer(
+    gateway_factory: GatewayFactory,
+) -> None:
+    async with gateway_factory(metrics_token="scrape-secret-0123456789") as gw:
+        for headers in (
+            {},
+            {"authorization": "Bearer wrong"},
+            {"authorization": "Bearer scrape-secret"},
+            {"authorization": "Basic c2NyYXBlLXNlY3JldC0wMTIzNDU2Nzg5"},
+        ):
+            refused = await gw.http.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert "reconciler_backlog" not in refused.text
+            assert "scrape-secret" not in refused.text
+        allowed = await gw.http.get(
+            "/metrics", headers={"authorization": "Bearer scrape-secret-0123456789"}
+        )
+        assert allowed.status_code == 200 and "reconciler_backlog 0.0" in allowed.text
+        # the API itself does not take the metrics token as a credential, nor need it
+        assert (await gw.post("{ __typename }")).status_code == 200
+
+
+async def test_the_reconciler_backlog_is_counted_without_loading_the_orders(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esim_gateway.ledger.repository import NewOrder
+    from esim_gateway.providers.base import ProviderName
+
+    await buy(gateway, "SIMPLIFYTRIP")  # settled: not in the backlog
+    for key in ("backlog-1", "backlog-2"):  # claimed, never sent: the reconciler's work
+        await gateway.ledger.claim(
+            NewOrder(
+                owner="alice",
+                kind="order",
+                provider=ProviderName.ROAMIFY,
+                idempotency_key=key,
+                request={"items": [{"packageId": "p", "quantity": 1}]},
+            )
+        )
+
+    async def loads_rows(*args: object, **kwargs: object) -> None:
+        raise AssertionError("/metrics loaded the unsettled orders")
+
+    monkeypatch.setattr(gateway.ledger, "unsettled", loads_rows)
+    text = (await gateway.http.get("/metrics")).text
+    assert "reconciler_backlog 2.0" in text

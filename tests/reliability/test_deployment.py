@@ -1,9 +1,13 @@
 """docker-compose.yml: valid YAML, two replicas behind a balancer on PostgreSQL and Redis,
-migrations once, and only settings the gateway knows; then the same topology run here."""
+migrations once, and only settings the gateway knows; then its services run here as the
+file writes them (commands and environments unchanged, host names resolved to loopback
+addresses: `tests/reliability/local_compose.py`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,20 +15,27 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from asgi_lifespan import LifespanManager
 
-from esim_gateway.app import create_app
 from esim_gateway.config import PREFIX, Settings
-from esim_gateway.sandbox import standalone_app
-from esim_gateway.sandbox.roamify import create_roamify_sandbox
-from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
-from tests.conftest import serve_in_thread
+from tests.conftest import missing
+from tests.reliability.local_compose import (
+    LocalNetwork,
+    PostgresStandIn,
+    Processes,
+    hosts_isolation_unavailable,
+    redis_serving,
+    service_environment,
+)
+
+# real processes: one worker runs them one after another (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("real-processes")
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 NGINX = ROOT / "deploy" / "nginx.conf"
-#: variables of the gateway's services that belong to the server it runs in (uvicorn)
-SERVER_VARIABLES = {"FORWARDED_ALLOW_IPS"}
+#: variables of the gateway's services that belong to the server it runs in (uvicorn):
+#: none (its proxy-header rule is the gateway's own setting now)
+SERVER_VARIABLES: frozenset[str] = frozenset()
 
 
 def compose() -> dict[str, Any]:
@@ -80,8 +91,25 @@ def test_two_replicas_behind_a_balancer_on_postgresql_and_redis() -> None:
         assert "@postgres:5432/" in settings.database_url
         assert settings.rate_limit_redis_url is not None
         assert settings.rate_limit_redis_url.startswith("redis://redis:6379")
-        assert settings.roamify_base_url == "http://sandbox:8100/roamify"
-        assert settings.simplifytrip_base_url == "http://sandbox:8100/simplifytrip"
+        # the `sandbox` service under its network aliases: names a sandbox gateway may call
+        assert settings.roamify_base_url == "http://roamify.sandbox:8100/roamify"
+        assert settings.simplifytrip_base_url == "http://simplifytrip.sandbox:8100/simplifytrip"
+        aliases = services["sandbox"]["networks"]["default"]["aliases"]
+        assert {"roamify.sandbox", "simplifytrip.sandbox"} <= set(aliases)
+
+
+def test_the_replicas_believe_x_forwarded_for_from_the_balancer_only() -> None:
+    """The balancer sets the header to the address it was reached from (a client's own
+    X-Forwarded-For is dropped), and the replicas trust exactly the balancer's address."""
+    services = compose()["services"]
+    balancer = services["balancer"]["networks"]["default"]["ipv4_address"]
+    for replica in gateway_services(services).values():
+        assert Settings.from_mapping(replica["environment"]).forwarded_allow_ips == (balancer,)
+    config = NGINX.read_text()
+    assert re.search(r"proxy_set_header\s+X-Forwarded-For\s+\$remote_addr;", config)
+    assert "$proxy_add_x_forwarded_for" not in config
+    subnet = compose()["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(balancer) in ipaddress.ip_network(subnet)
 
 
 def test_migrations_run_once_before_the_replicas_start() -> None:
@@ -121,67 +149,78 @@ ORDER = """query($id: ID!) { order(id: $id) { __typename
   ... on Order { id status providerOrderId esims { iccid lpa } } } }"""
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status providerOrderId esims { iccid lpa } } } }"""
+#: on a loaded machine a gateway process takes a few seconds to import and start
+START_TIMEOUT = 60.0
+
+
+def graphql(client: httpx.Client, base: str, query: str, **variables: Any) -> Any:
+    response = client.post(f"{base}/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
 
 
 @pytest.mark.postgres
-async def test_the_replicas_as_configured_share_orders_through_the_ledger_and_sandbox(
-    clean_postgres: str,
+def test_the_compose_services_as_written_start_and_their_replicas_share_orders(
+    clean_postgres: str, tmp_path: Path
 ) -> None:
-    """The compose topology here: the `sandbox` service on a loopback socket, the two
-    replicas built from their compose environment on one PostgreSQL database (Redis left
-    out: its shared bucket has a test of its own). An order bought through one replica
-    is read through the other."""
-    sandbox = standalone_app(
-        create_roamify_sandbox(packages_per_country=3),
-        create_simplifytrip_sandbox(fulfil_delay=0, products_per_country=2),
-    )
+    """The compose file's own commands and environments, run here: `postgres` (the
+    session's database behind a stand-in at its address), `redis`, `sandbox`, `migrate`
+    once, then both replicas, each waited for as compose waits (healthy, or finished).
+    The replicas pass their start-up checks as configured, are ready, and an order bought
+    through one is read through the other."""
+    reason = hosts_isolation_unavailable(tmp_path)
+    if reason is not None:
+        missing(f"the compose services cannot resolve their host names here: {reason}")
+    if shutil.which("redis-server") is None:
+        missing("no redis-server on this machine to play the compose file's `redis`")
     services = compose()["services"]
-    with serve_in_thread(sandbox) as sandbox_url:
-        apps = []
-        for replica in gateway_services(services).values():
-            env = {
-                name: str(value).replace("http://sandbox:8100", sandbox_url)
-                for name, value in replica["environment"].items()
-                if name != PREFIX + "RATE_LIMIT_REDIS_URL"
-            }
-            env[PREFIX + "DATABASE_URL"] = clean_postgres
-            apps.append(create_app(Settings.from_mapping(env), catalog_refresh=False))
-        async with (
-            LifespanManager(apps[0]) as first,
-            LifespanManager(apps[1]) as second,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(first.app), base_url="http://a"
-            ) as via_first,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(second.app), base_url="http://b"
-            ) as via_second,
-        ):
-            packages = (
-                await via_first.post(
-                    "/graphql",
-                    json={
-                        "query": "{ packages(filter: {provider: ROAMIFY}, first: 20)"
-                        " { edges { node { packageId requiresTravelDate } } } }"
-                    },
-                )
-            ).json()["data"]["packages"]["edges"]
-            package = next(
-                e["node"]["packageId"] for e in packages if not e["node"]["requiresTravelDate"]
+    network = LocalNetwork.of(services)
+    address = network.addresses
+    processes = Processes(network.hosts_file(tmp_path / "hosts"), tmp_path)
+
+    def start(name: str, *more: str) -> None:
+        service = services[name]
+        command = [address[name] if part == "0.0.0.0" else str(part) for part in service["command"]]  # noqa: S104
+        processes.start(name, [*command, *more], service_environment(service))
+
+    replicas = sorted(gateway_services(services))
+    with PostgresStandIn((address["postgres"], 5432), clean_postgres):
+        try:
+            start("redis", "--bind", address["redis"], "--port", "6379")
+            redis_serving(address["redis"], START_TIMEOUT)
+            start("sandbox")
+            processes.wait_serving(
+                "sandbox", f"http://{address['sandbox']}:8100/", START_TIMEOUT, any_status=True
             )
-            line = {"packageId": package, "quantity": 1}
-            bought = (
-                await via_first.post(
-                    "/graphql",
-                    json={
-                        "query": CREATE,
-                        "variables": {"input": {"provider": "ROAMIFY", "items": [line]}},
-                    },
+            start("migrate")
+            assert processes.finished("migrate", START_TIMEOUT) == 0, processes.output("migrate")
+            for name in replicas:
+                start(name)
+            bases = [f"http://{address[name]}:8000" for name in replicas]
+            for name, base in zip(replicas, bases, strict=True):
+                processes.wait_serving(name, f"{base}/healthz", START_TIMEOUT, any_status=False)
+            with httpx.Client(timeout=30) as client:
+                for base in bases:
+                    ready = client.get(f"{base}/readyz").json()
+                    assert ready["ready"], ready
+                    assert (
+                        ready["checks"]["roamify"] == ready["checks"]["simplifytrip"] == "enabled"
+                    )
+                packages = graphql(
+                    client,
+                    bases[0],
+                    "{ packages(filter: {provider: ROAMIFY}, first: 20)"
+                    " { edges { node { packageId requiresTravelDate } } } }",
+                )["packages"]["edges"]
+                package = next(
+                    e["node"]["packageId"] for e in packages if not e["node"]["requiresTravelDate"]
                 )
-            ).json()["data"]["createOrder"]
-            assert bought["__typename"] == "Order"
-            read = (
-                await via_second.post(
-                    "/graphql", json={"query": ORDER, "variables": {"id": bought["id"]}}
-                )
-            ).json()["data"]["order"]
-    assert read == bought
+                line = {"packageId": package, "quantity": 1}
+                bought = graphql(
+                    client, bases[0], CREATE, input={"provider": "ROAMIFY", "items": [line]}
+                )["createOrder"]
+                assert bought["__typename"] == "Order"
+                read = graphql(client, bases[1], ORDER, id=bought["id"])["order"]
+            assert read == bought
+        finally:
+            processes.stop()

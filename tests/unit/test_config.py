@@ -196,7 +196,8 @@ def test_the_reference_has_one_row_for_each_variable_the_gateway_reads() -> None
     Settings.from_mapping(recorder)
     rows = re.findall(rf"^\| `({PREFIX}[A-Z_]+)` \|", reference(), re.MULTILINE)
     assert len(rows) == len(set(rows))
-    assert set(rows) == recorder.read
+    # uvicorn's own FORWARDED_ALLOW_IPS is looked at only to refuse it (no longer read)
+    assert set(rows) == {name for name in recorder.read if name.startswith(PREFIX)}
     assert {PREFIX + "MARKUP_ROAMIFY", PREFIX + "MARKUP_SIMPLIFYTRIP"} <= recorder.read
 
 

@@ -114,6 +114,14 @@ async def test_unsettled_lists_only_orders_still_in_flight(ledger: Ledger) -> No
     assert [r.id for r in await ledger.unsettled()] == [a.id]
 
 
+async def test_the_backlog_is_counted_by_the_database(ledger: Ledger) -> None:
+    assert await ledger.count_unsettled() == 0
+    records = [(await ledger.claim(new(key=f"k{i}")))[0] for i in range(4)]
+    await ledger.update(records[0].id, step=Step.SETTLED, state=OrderState.COMPLETED)
+    await ledger.update(records[1].id, step=Step.SUBMITTED)
+    assert await ledger.count_unsettled() == 3 == len(await ledger.unsettled())
+
+
 async def test_esims_map_to_their_order_and_owner(ledger: Ledger) -> None:
     record, _ = await ledger.claim(new())
     await ledger.record_esims(record, ["8940000000000000001", "8940000000000000001"])

@@ -1,11 +1,14 @@
 """`make test` runs the PostgreSQL tests wherever a local server answers, not only where
-ESIM_GATEWAY_TEST_POSTGRES_URL is set; where none answers they skip."""
+ESIM_GATEWAY_TEST_POSTGRES_URL is set; where none answers they skip, except in CI
+(`CI=true`), where they fail."""
 
 from __future__ import annotations
 
 import socket
 
-from tests.conftest import POSTGRES_VARIABLE, find_postgres_url
+import pytest
+
+from tests.conftest import POSTGRES_VARIABLE, find_postgres_url, missing
 
 
 def test_the_variable_wins() -> None:
@@ -36,3 +39,20 @@ def test_off_turns_the_search_off() -> None:
         listener.listen()
         address = ("127.0.0.1", listener.getsockname()[1])
         assert find_postgres_url({POSTGRES_VARIABLE: "off"}, address) is None
+
+
+def outcome(reason: str, environ: dict[str, str]) -> type[BaseException]:
+    with pytest.raises((pytest.skip.Exception, pytest.fail.Exception)) as raised:
+        missing(reason, environ)
+    assert reason in str(raised.value)
+    return raised.type
+
+
+def test_a_missing_database_skips_outside_ci() -> None:
+    assert outcome("no PostgreSQL", {}) is pytest.skip.Exception
+    assert outcome("no PostgreSQL", {"CI": "false"}) is pytest.skip.Exception
+
+
+@pytest.mark.parametrize("value", ["true", "1", "TRUE", "yes"])
+def test_a_missing_database_fails_in_ci(value: str) -> None:
+    assert outcome("no PostgreSQL", {"CI": value}) is pytest.fail.Exception

@@ -37,6 +37,7 @@ from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.errors import GatewayError, NotFound, ResourceNotFound
+from esim_gateway.forwarded import client_address
 from esim_gateway.install.instructions import (
     Guide,
     Method,
@@ -412,10 +413,6 @@ def render_install_page(
     return _document(settings, guide.language, nonce, texts["title"], "".join(parts), script=True)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
-
-
 @dataclass(frozen=True, slots=True)
 class _Visit:
     profile: EsimProfile
@@ -444,7 +441,7 @@ async def install_page(request: Request) -> Response:
     settings = services.settings
     install = install_services(services)
     language = negotiate_language(request.headers.get("accept-language"))
-    wait = await install.page_limiter.take(f"ip:{_client(request)}")
+    wait = await install.page_limiter.take(f"ip:{client_address(request.scope)}")
     if wait > 0:
         return _message_page(
             settings, language, 429, "busy", {"Retry-After": retry_after_header(wait)}

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -1059,3 +1059,16 @@ class Ledger:
                 )
             ).all()
             return [OrderRecord.from_row(r) for r in rows]
+
+    async def count_unsettled(self) -> int:
+        """How many orders `unsettled` would list with no limit (the reconciler's
+        backlog), counted by the database: no row is loaded."""
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(OrderRow)
+                .where(
+                    OrderRow.step.in_([Step.NEW.value, Step.SUBMITTING.value, Step.SUBMITTED.value])
+                )
+            )
+            return int(count or 0)

@@ -107,7 +107,7 @@ def guide(context: Context, profile: EsimProfile, owner: str | None, language: s
     chosen = supported_language(language)
     if chosen is None:
         raise LanguageNotSupported(language)
-    if owner is not None and not context.principal.can_see(owner):
+    if not context.principal.may_see_credentials(owner):
         profile = without_credentials(profile)
     return build_guide(profile, chosen)
 
@@ -152,7 +152,7 @@ async def create_link(
 
 async def links_of(context: Context, profile: EsimProfile, owner: str | None) -> list[InstallLink]:
     """The eSIM's install links (owner and operators; nobody else sees any)."""
-    if owner is not None and not context.principal.can_see(owner):
+    if not context.principal.may_see_credentials(owner):
         return []
     links = await install_services(context.services).links.for_iccid(profile.iccid)
     return [link for link in links if link.provider is profile.provider]

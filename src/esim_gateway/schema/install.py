@@ -227,7 +227,7 @@ def resolve_installation(
 async def resolve_provider_share_link(
     root: _EsimRoot, info: GInfo
 ) -> ProviderShareLinkResult | None:
-    if root.owner is not None and not info.context.principal.can_see(root.owner):
+    if not info.context.principal.may_see_credentials(root.owner):
         return None
     try:
         link = await install_resolvers.share_link(info.context, root.profile)

@@ -95,10 +95,11 @@ EsimUsageResult = Annotated[
 
 
 def _owner_only(name: str) -> Any:
-    """A credential field: visible to the eSIM's owner and to operators only."""
+    """A credential field: visible to the eSIM's owner and to operators only, and to
+    nobody when its owner is unknown (`Principal.may_see_credentials`)."""
 
     def resolve(root: Esim, info: GInfo) -> str | None:
-        if root.owner is not None and not info.context.principal.can_see(root.owner):
+        if not info.context.principal.may_see_credentials(root.owner):
             return None
         value: str | None = getattr(root.profile, name)
         return value
@@ -172,7 +173,7 @@ class Esim(relay.Node):
         description="The LPA string as an SVG QR code, generated locally (no download)."
     )
     def qr_code_svg(self, info: GInfo) -> str | None:
-        if self.owner is not None and not info.context.principal.can_see(self.owner):
+        if not info.context.principal.may_see_credentials(self.owner):
             return None
         return esim_resolvers.qr_svg(self.profile.lpa)
 
@@ -180,7 +181,7 @@ class Esim(relay.Node):
     async def topup_packages(self, info: GInfo) -> list[Package]:
         from esim_gateway.resolvers.after_sale import topup_offers
 
-        if self.owner is not None and not info.context.principal.can_see(self.owner):
+        if not info.context.principal.may_see_credentials(self.owner):
             return []
         try:
             offers = await topup_offers(info.context, self.profile)
