@@ -125,7 +125,7 @@ class WebhookDispatcher:
             limit=min(self.batch, free),
             lease=self.lease,
             per_endpoint=self.per_endpoint,
-            in_flight=self._in_flight,
+            in_flight=dict(self._in_flight),
         )
         started = []
         for delivery in due:
