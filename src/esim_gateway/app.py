@@ -355,10 +355,13 @@ def create_app(
         broker = create_broker(settings.database_url)
         await broker.start()
         ledger.listeners.append(broker.publish)
-        # a change anywhere (this replica or another) evicts the order from the read cache
+        # a change anywhere (this replica or another) evicts the order from the read cache;
+        # the id is read from the topic: a wake-up after a reconnection carries no message
         broker.observers.append(
             lambda topic, message: (
-                ledger.invalidate(message) if topic.startswith("order:") else None
+                ledger.invalidate(topic.removeprefix("order:"))
+                if topic.startswith("order:")
+                else None
             )
         )
         driver = PurchaseDriver(
@@ -496,6 +499,7 @@ def create_app(
                 )
             metrics.reconciler_backlog.set(await services.ledger.count_unsettled())
             metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
+            metrics.live_broker_connected.set(1 if services.broker.connected else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
@@ -512,6 +516,11 @@ def create_app(
         enabled = set(services.providers.enabled())
         for provider in ProviderName:
             checks[provider.value] = "enabled" if provider in enabled else "not configured"
+        # reported, not required: with the broker down a replica still sells and answers
+        # reads, and its own changes still reach its subscribers; the broker shares the
+        # database with every replica, so failing here would take them all out together
+        # over live updates alone (the database check fails when the database is away)
+        checks["live_updates"] = services.broker.health()
         # with no provider enabled every purchase and read would fail: not ready
         ready = checks["database"] == "ok" and bool(enabled)
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)

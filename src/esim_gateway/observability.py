@@ -350,6 +350,12 @@ class Metrics:
             "Outbound webhook deliveries waiting to be sent or retried",
             registry=r,
         )
+        self.live_broker_connected = Gauge(
+            "esim_gateway_live_broker_connected",
+            "1 while other replicas' changes reach this replica's subscriptions"
+            " (PostgreSQL LISTEN/NOTIFY connected; always 1 in a single process)",
+            registry=r,
+        )
         self.webhooks = Counter(
             "webhook_deliveries",
             "Webhook deliveries by provider and answer",

@@ -35,10 +35,12 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[str]:
+async def serve(
+    settings: Settings, reconcile_interval: float = 0.3, **kwargs: Any
+) -> AsyncIterator[str]:
     """The gateway on a real loopback socket; yields its base URL."""
     port = free_port()
-    app = create_app(settings, reconcile_interval=0.3, **kwargs)
+    app = create_app(settings, reconcile_interval=reconcile_interval, **kwargs)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="websockets-sansio"

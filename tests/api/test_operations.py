@@ -45,6 +45,8 @@ async def test_live_mode_with_no_provider_enabled_is_not_ready(database_url: str
             "database": "ok",
             "roamify": "not configured",
             "simplifytrip": "not configured",
+            # LISTEN/NOTIFY between replicas on PostgreSQL; one process's own on SQLite
+            "live_updates": "ok" if database_url.startswith("postgresql") else "in process",
         },
     }
 

@@ -498,6 +498,41 @@ async def test_live_mode_refuses_a_receiver_that_resolves_to_a_private_address_l
     assert receiver.got == [sent]
 
 
+@pytest.mark.parametrize(
+    "private",
+    [
+        pytest.param("64:ff9b::a9fe:a9fe", id="nat64-to-metadata"),
+        pytest.param("2002:7f00:1::1", id="6to4-to-loopback"),
+        pytest.param("2001:0:4136:e378:0:63bf:f5ff:fffe", id="teredo-to-10.0.0.1"),
+        pytest.param("::ffff:0:c0a8:a", id="translated-to-192.168.0.10"),
+        pytest.param("::a00:1", id="ipv4-compatible-to-10.0.0.1"),
+    ],
+)
+async def test_live_mode_refuses_ipv6_forms_that_reach_a_private_ipv4_host(
+    gateway_factory: GatewayFactory, private: str
+) -> None:
+    receiver = Receiver()
+    dns = {"hooks.example.com": ["93.184.216.34"], "inside.example.com": [private]}
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return dns[host]
+
+    async with hooked(gateway_factory, receiver, live=True, webhook_resolver=resolve) as gw:
+        refused = (
+            await ops(gw, CREATE_ENDPOINT, url="https://inside.example.com/x", events=ORDER_EVENTS)
+        )["createWebhookEndpoint"]
+        assert refused["__typename"] == "UrlNotAllowedError", refused
+        assert "private or local" in refused["reason"]
+        await register(gw, url="https://hooks.example.com/esim")
+        order = await buy(gw, "ROAMIFY")
+        dns["hooks.example.com"] = [private]  # moved after registration
+        assert await dispatcher(gw).run_once() == 1
+        [refused_delivery] = await deliveries(gw, orderId=order["id"])
+        assert refused_delivery["status"] == "PENDING"
+        assert "private or local" in refused_delivery["lastError"]
+    assert receiver.got == []
+
+
 async def test_a_low_balance_is_announced_once_per_provider_event(
     gateway_factory: GatewayFactory,
 ) -> None:

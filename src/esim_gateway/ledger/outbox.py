@@ -20,11 +20,12 @@ from __future__ import annotations
 import base64
 import enum
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -176,6 +177,9 @@ class DueDelivery:
     url: str
     secrets: tuple[str, ...]
     round_attempts: int
+    endpoint_id: str
+    #: the claim: until then no other worker takes it (`OutboundStore.renew_claim`)
+    leased_until: datetime
 
 
 async def enqueue(
@@ -247,6 +251,58 @@ async def enqueue_order_event(
         "failureReason": row.failure_reason,
     }
     return await enqueue(session, event_type, f"order:{row.id}", data, at)
+
+
+def _due_query(
+    now: datetime, limit: int, per_endpoint: int | None, in_flight: Mapping[str, int] | None
+) -> Select[OutboundDeliveryRow, OutboundMessageRow, OutboundEndpointRow]:
+    delivery = OutboundDeliveryRow
+    earlier = aliased(OutboundDeliveryRow)
+    blocked = exists().where(
+        earlier.endpoint_id == delivery.endpoint_id,
+        earlier.subject == delivery.subject,
+        earlier.id < delivery.id,
+        earlier.status == DeliveryStatus.PENDING.value,
+    )
+    due = (
+        delivery.status == DeliveryStatus.PENDING.value,
+        delivery.next_attempt_at <= now,
+        OutboundEndpointRow.enabled.is_(True),
+        ~blocked,
+    )
+    query = (
+        select(delivery, OutboundMessageRow, OutboundEndpointRow)
+        .join(OutboundMessageRow, OutboundMessageRow.id == delivery.message_id)
+        .join(OutboundEndpointRow, OutboundEndpointRow.id == delivery.endpoint_id)
+    )
+    if per_endpoint is None:
+        return query.where(*due).order_by(delivery.id).limit(limit)
+    busy = {endpoint: count for endpoint, count in (in_flight or {}).items() if count > 0}
+    full = [endpoint for endpoint, count in busy.items() if count >= per_endpoint]
+    ranked = (
+        select(
+            delivery.id.label("id"),
+            delivery.endpoint_id.label("endpoint_id"),
+            func.row_number()
+            .over(partition_by=delivery.endpoint_id, order_by=delivery.id)
+            .label("rank"),
+        )
+        .join(OutboundEndpointRow, OutboundEndpointRow.id == delivery.endpoint_id)
+        .where(*due, delivery.endpoint_id.not_in(full))
+        .subquery()
+    )
+    partly = {endpoint: per_endpoint - count for endpoint, count in busy.items()}
+    slots: ColumnElement[int] = (
+        case(partly, value=ranked.c.endpoint_id, else_=per_endpoint)
+        if partly
+        else literal(per_endpoint)
+    )
+    return (
+        query.join(ranked, ranked.c.id == delivery.id)
+        .where(ranked.c.rank <= slots)
+        .order_by(delivery.id)
+        .limit(limit)
+    )
 
 
 class OutboundStore:
@@ -375,34 +431,27 @@ class OutboundStore:
 
     # -- delivering -----------------------------------------------------------------
 
-    async def claim_due(self, now: datetime, *, limit: int, lease: float) -> list[DueDelivery]:
+    async def claim_due(
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        lease: float,
+        per_endpoint: int | None = None,
+        in_flight: Mapping[str, int] | None = None,
+    ) -> list[DueDelivery]:
         """Deliveries due now whose earlier siblings (same endpoint and subject) are done,
         each leased for `lease` seconds by moving its next attempt past the lease: a
-        worker that dies mid-delivery leaves it due again afterwards."""
-        delivery = OutboundDeliveryRow
-        earlier = aliased(OutboundDeliveryRow)
-        blocked = exists().where(
-            earlier.endpoint_id == delivery.endpoint_id,
-            earlier.subject == delivery.subject,
-            earlier.id < delivery.id,
-            earlier.status == DeliveryStatus.PENDING.value,
-        )
-        query = (
-            select(delivery, OutboundMessageRow, OutboundEndpointRow)
-            .join(OutboundMessageRow, OutboundMessageRow.id == delivery.message_id)
-            .join(OutboundEndpointRow, OutboundEndpointRow.id == delivery.endpoint_id)
-            .where(
-                delivery.status == DeliveryStatus.PENDING.value,
-                delivery.next_attempt_at <= now,
-                OutboundEndpointRow.enabled.is_(True),
-                ~blocked,
-            )
-            .order_by(delivery.id)
-            .limit(limit)
-        )
+        worker that dies mid-delivery leaves it due again afterwards.
+
+        With `per_endpoint`, at most that many per endpoint less what the caller has
+        `in_flight` to it already, oldest first: a backlog for one endpoint does not
+        fill the claim and hold up the others."""
+        until = now + timedelta(seconds=lease)
         claimed: list[DueDelivery] = []
         async with self._sessions.begin() as session:
-            for row, message, endpoint in (await session.execute(query)).all():
+            rows = (await session.execute(_due_query(now, limit, per_endpoint, in_flight))).all()
+            for row, message, endpoint in rows:
                 # compare-and-set: another replica may have read the same candidate
                 result = await session.execute(
                     update(OutboundDeliveryRow)
@@ -411,7 +460,7 @@ class OutboundStore:
                         OutboundDeliveryRow.status == DeliveryStatus.PENDING.value,
                         OutboundDeliveryRow.next_attempt_at <= now,
                     )
-                    .values(next_attempt_at=now + timedelta(seconds=lease))
+                    .values(next_attempt_at=until)
                     .execution_options(synchronize_session=False)
                 )
                 if getattr(result, "rowcount", 0) != 1:
@@ -428,9 +477,28 @@ class OutboundStore:
                         url=endpoint.url,
                         secrets=tuple(secrets),
                         round_attempts=row.round_attempts,
+                        endpoint_id=endpoint.id,
+                        leased_until=until,
                     )
                 )
         return claimed
+
+    async def renew_claim(self, delivery_id: int, leased_until: datetime, until: datetime) -> bool:
+        """Extend a claim still held (`leased_until` as `claim_due` or the last renewal
+        set it) to `until`; False when it is not held any more (expired and taken by
+        another worker, or recorded)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(OutboundDeliveryRow)
+                .where(
+                    OutboundDeliveryRow.id == delivery_id,
+                    OutboundDeliveryRow.status == DeliveryStatus.PENDING.value,
+                    OutboundDeliveryRow.next_attempt_at == leased_until,
+                )
+                .values(next_attempt_at=until)
+                .execution_options(synchronize_session=False)
+            )
+            return getattr(result, "rowcount", 0) == 1
 
     async def record_attempt(
         self,
