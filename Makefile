@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck schema bench clean
+.PHONY: run test check lint typecheck schema bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ bench/mesh/node_modules/.package-lock.json: bench/mesh/package-lock.json
 
 bench: $(STAMP) bench/mesh/node_modules/.package-lock.json
 	$(BIN)/python -m bench
+
+# The soak (issue 22, QUALITY.md R13): two replicas on PostgreSQL and Redis under mixed
+# traffic at half their capacity, a table row every 5 minutes, checks at the end. One hour
+# by default; shorter with e.g. `make soak SOAK_ARGS="--duration 600 --window 60"`.
+# Needs the local PostgreSQL and Redis; not part of `make test`.
+SOAK_ARGS ?=
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
