@@ -412,7 +412,7 @@ def _budget_section(results: dict[str, dict[str, Any] | None]) -> str:
         " and timers cost ~170 us a call), over `ReqwestTransport` (pyreqwest: Rust reqwest"
         " and hyper) instead of httpx-aiohttp: client CPU per call ~600-700 -> ~200-400 us"
         " (P9 above); 'HTTP and view': GET and POST /graphql are answered by one straight"
-        " handler (`esim_gateway.graphql_endpoint`) ahead of Starlette's middleware stack"
+        " handler (`esim_gateway.http.endpoint`) ahead of Starlette's middleware stack"
         " and router, without Starlette or Strawberry request and response objects (the"
         " ledger-only `order` 7-25 % less CPU in process); 'execution': the schema runs"
         " queries and mutations on a straight path with the same document gate, span,"

@@ -26,12 +26,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from esim_gateway.auth import Authenticator
 from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.context import Services
 from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.heap import ServerHeap, freeze_long_lived
+from esim_gateway.http.auth import Authenticator
+from esim_gateway.http.persisted import (
+    ApqStore,
+    MemoryApqStore,
+    PersistedDocuments,
+    RedisApqStore,
+    TrustedDocuments,
+)
+from esim_gateway.http.routing import GRAPHQL_PATH, GatewayApp
+from esim_gateway.http.view import GatewayGraphQL
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
 from esim_gateway.observability import (
@@ -43,13 +52,6 @@ from esim_gateway.observability import (
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
-from esim_gateway.persisted import (
-    ApqStore,
-    MemoryApqStore,
-    PersistedDocuments,
-    RedisApqStore,
-    TrustedDocuments,
-)
 from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import ProviderClient, Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
@@ -58,10 +60,8 @@ from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.resolvers.scheduling import Scheduler
-from esim_gateway.routing import GRAPHQL_PATH, GatewayApp
 from esim_gateway.schema import build_schema
 from esim_gateway.tracing import Tracing, build_tracing
-from esim_gateway.view import GatewayGraphQL
 from esim_gateway.webhooks.endpoints import webhook_routes
 from esim_gateway.webhooks.processing import EventProcessor
 
@@ -518,10 +518,10 @@ def create_app(
         Route("/metrics", metrics_endpoint),
         *webhook_routes(),
     ]
-    from esim_gateway.graphiql import graphiql_assets_dir, graphiql_routes
+    from esim_gateway.http.graphiql import graphiql_assets_dir, graphiql_routes
 
     routes.extend(graphiql_routes(graphiql_assets_dir()))
-    from esim_gateway.install.page import install_routes
+    from esim_gateway.http.install_page import install_routes
 
     routes.extend(install_routes())
     if sandboxes is not None:

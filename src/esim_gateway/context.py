@@ -10,10 +10,10 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.websockets import WebSocket
 
-    from esim_gateway.auth import Authenticator, Principal
     from esim_gateway.config import Settings
     from esim_gateway.dataloaders.catalog import Catalog
     from esim_gateway.dataloaders.loaders import Loaders
+    from esim_gateway.http.auth import Authenticator, Principal
     from esim_gateway.ledger.repository import Ledger
     from esim_gateway.live import LocalBroker
     from esim_gateway.pricing import Prices

@@ -227,10 +227,10 @@ async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
 async def test_cancelling_an_order_another_replica_just_claimed_is_refused_and_changes_nothing(
     gateway: Gateway,
 ) -> None:
-    from esim_gateway.auth import DEMO_PRINCIPAL
     from esim_gateway.context import Context
     from esim_gateway.dataloaders.loaders import build_loaders
     from esim_gateway.errors import InvalidInput
+    from esim_gateway.http.auth import DEMO_PRINCIPAL
     from esim_gateway.resolvers.scheduling import cancel_scheduled
 
     order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())

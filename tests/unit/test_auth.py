@@ -7,9 +7,9 @@ import time
 import jwt
 import pytest
 
-from esim_gateway.auth import DEMO_PRINCIPAL, Authenticator
 from esim_gateway.config import Mode, Role, Settings
 from esim_gateway.errors import Unauthenticated
+from esim_gateway.http.auth import DEMO_PRINCIPAL, Authenticator
 
 KEYS = "alice:customer:alice-key,ops:operator:ops-key"
 

@@ -8,6 +8,7 @@ import pytest
 
 from esim_gateway.config import ConfigError, Settings
 from esim_gateway.errors import redact
+from esim_gateway.http.install_page import PAGE_TEXTS, content_security_policy, platform_of
 from esim_gateway.install.instructions import (
     TEXTS,
     MethodKind,
@@ -19,7 +20,6 @@ from esim_gateway.install.instructions import (
     supported_language,
 )
 from esim_gateway.install.links import TOKEN_SHAPE, new_token, token_digest
-from esim_gateway.install.page import PAGE_TEXTS, content_security_policy, platform_of
 from esim_gateway.providers.base import EsimProfile, ProviderName, install_links
 
 LPA = "LPA:1$smdp.example.com$K2-ABCDEF-123456"

@@ -32,11 +32,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from esim_gateway.auth import Principal
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.errors import GatewayError, NotFound, ResourceNotFound
+from esim_gateway.http.auth import Principal
 from esim_gateway.install.instructions import (
     Guide,
     Method,
