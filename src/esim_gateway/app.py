@@ -26,11 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.context import Services
 from esim_gateway.dataloaders.catalog import Catalog
-from esim_gateway.heap import ServerHeap, freeze_long_lived
 from esim_gateway.http.auth import Authenticator
 from esim_gateway.http.persisted import (
     ApqStore,
@@ -43,25 +41,24 @@ from esim_gateway.http.routing import GRAPHQL_PATH, GatewayApp
 from esim_gateway.http.view import GatewayGraphQL
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live import create_broker
-from esim_gateway.observability import (
-    InstrumentedTransport,
-    Metrics,
-    RequestAccounting,
-    RequestMiddleware,
-)
+from esim_gateway.ops.background import BackgroundLoop
+from esim_gateway.ops.heap import ServerHeap, freeze_long_lived
+from esim_gateway.ops.metrics import Metrics
+from esim_gateway.ops.requests import RequestAccounting, RequestMiddleware
+from esim_gateway.ops.tracing import Tracing, build_tracing
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
 from esim_gateway.pricing import Prices
 from esim_gateway.providers._http import ProviderClient, Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
+from esim_gateway.providers.instrumented import InstrumentedTransport
 from esim_gateway.providers.registry import Providers
 from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.reconciler import Reconciler
 from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema import build_schema
-from esim_gateway.tracing import Tracing, build_tracing
 from esim_gateway.webhooks.endpoints import webhook_routes
 from esim_gateway.webhooks.processing import EventProcessor
 
@@ -297,7 +294,7 @@ def create_app(
     `tracer_provider` (an OpenTelemetry one) receives the spans instead of the configured one;
     `optimised=False` drops the parser, validation and ledger read caches: the naive build
     the benchmarks measure our tuning against, never for serving; `freeze_heap` is for a
-    server process that hosts only this app (see `esim_gateway.heap`);
+    server process that hosts only this app (see `esim_gateway.ops.heap`);
     `webhook_transport` and `webhook_resolver` replace how outbound webhooks reach their
     receivers and resolve their host names, and `webhook_dispatch=False` leaves the
     delivery loop stopped so a test drives `run_once` itself.

@@ -7,7 +7,7 @@ from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
 from esim_gateway.config import Mode, Settings
-from esim_gateway.ratelimit import RateLimiter
+from esim_gateway.ops.ratelimit import RateLimiter
 from tests.api.test_ordering import buy
 from tests.conftest import Gateway, GatewayFactory
 
@@ -95,7 +95,7 @@ def test_a_token_bucket_refills_at_its_rate() -> None:
 async def test_replicas_share_one_bucket_in_redis(redis_url: str) -> None:
     import uuid
 
-    from esim_gateway.ratelimit import RedisRateLimiter
+    from esim_gateway.ops.ratelimit import RedisRateLimiter
 
     url = redis_url
     prefix = f"test:{uuid.uuid4().hex}:"

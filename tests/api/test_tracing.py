@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from esim_gateway.config import ConfigError, Settings
-from esim_gateway.tracing import build_tracing
+from esim_gateway.ops.tracing import build_tracing
 from tests.api.test_ordering import ORDER, buy
 from tests.conftest import GatewayFactory, make_sandboxes
 

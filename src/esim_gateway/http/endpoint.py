@@ -70,7 +70,7 @@ from esim_gateway.http.protocol import (
     parsed_document,
 )
 from esim_gateway.http.replay import replay_body
-from esim_gateway.ratelimit import Limiter, retry_after_header
+from esim_gateway.ops.ratelimit import Limiter, retry_after_header
 from esim_gateway.schema.limits import document_cost
 
 if TYPE_CHECKING:

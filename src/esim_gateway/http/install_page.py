@@ -47,8 +47,8 @@ from esim_gateway.install.instructions import (
     negotiate_language,
 )
 from esim_gateway.install.links import LinkState
+from esim_gateway.ops.ratelimit import retry_after_header
 from esim_gateway.providers.base import EsimProfile, EsimUsage
-from esim_gateway.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers.install import install_services
 

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 
-from esim_gateway.observability import RequestAccounting
+from esim_gateway.ops.requests import RequestAccounting
 
 __all__ = ["GRAPHQL_PATH", "GatewayApp"]
 

@@ -32,7 +32,7 @@ from esim_gateway.errors import Unauthenticated
 from esim_gateway.http.auth import Principal
 from esim_gateway.http.endpoint import CSRF_HEADERS, MAX_BODY, GraphQLEndpoint
 from esim_gateway.http.persisted import PersistedDocuments, PersistedRefusal
-from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from esim_gateway.ops.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 
 __all__ = ["ANONYMOUS", "CSRF_HEADERS", "MAX_BODY", "GatewayGraphQL"]
 

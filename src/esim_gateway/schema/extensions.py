@@ -15,7 +15,7 @@ import structlog
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from esim_gateway.tracing import Tracing
+from esim_gateway.ops.tracing import Tracing
 
 __all__ = ["OperationObserver", "counted_execution", "operation_span"]
 

@@ -27,6 +27,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from esim_gateway.errors import NotFound, UnsupportedOperation
+from esim_gateway.ops.slices import map_in_slices
 from esim_gateway.providers.base import (
     Balance,
     Capabilities,
@@ -52,7 +53,6 @@ from esim_gateway.providers.roamify.models import (
     RoamifyTopupPackage,
     RoamifyUsage,
 )
-from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "ROAMIFY_CAPABILITIES",

@@ -25,6 +25,7 @@ from datetime import date
 from decimal import Decimal
 
 from esim_gateway.errors import DuplicateReference, NotFound, ProviderError
+from esim_gateway.ops.slices import map_in_slices
 from esim_gateway.providers.base import (
     Balance,
     Capabilities,
@@ -54,7 +55,6 @@ from esim_gateway.providers.simplifytrip.models import (
     STReturnRequest,
     STVariation,
 )
-from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "CURRENCY",
