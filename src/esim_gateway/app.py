@@ -40,7 +40,7 @@ from esim_gateway.http.persisted import (
 from esim_gateway.http.routing import GRAPHQL_PATH, GatewayApp
 from esim_gateway.http.view import GatewayGraphQL
 from esim_gateway.ledger.repository import Ledger
-from esim_gateway.live import create_broker
+from esim_gateway.live.broker import create_broker
 from esim_gateway.ops.background import BackgroundLoop
 from esim_gateway.ops.heap import ServerHeap, freeze_long_lived
 from esim_gateway.ops.metrics import Metrics
@@ -49,7 +49,7 @@ from esim_gateway.ops.tracing import Tracing, build_tracing
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
-from esim_gateway.pricing import Prices
+from esim_gateway.pricing.prices import Prices
 from esim_gateway.providers._http import ProviderClient, Timeouts
 from esim_gateway.providers.base import ProviderGateway, ProviderName
 from esim_gateway.providers.instrumented import InstrumentedTransport
@@ -216,7 +216,7 @@ async def refresh_roamify_rates(services: Services, settings: Settings) -> None:
     """Replace the static rates by Roamify's (the rate's source and time are exposed)."""
     from datetime import UTC, datetime
 
-    from esim_gateway.pricing import Rate
+    from esim_gateway.pricing.prices import Rate
     from esim_gateway.providers.roamify import RoamifyGateway
 
     gateway = services.providers.get(ProviderName.ROAMIFY)

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from esim_gateway.dataloaders.loaders import Loaders
     from esim_gateway.http.auth import Authenticator, Principal
     from esim_gateway.ledger.repository import Ledger
-    from esim_gateway.live import LocalBroker
-    from esim_gateway.pricing import Prices
+    from esim_gateway.live.broker import LocalBroker
+    from esim_gateway.pricing.prices import Prices
     from esim_gateway.providers.registry import Providers
     from esim_gateway.resolvers.purchasing import PurchaseDriver
 

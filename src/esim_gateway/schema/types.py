@@ -13,8 +13,8 @@ from strawberry.types import Info
 
 from esim_gateway import errors
 from esim_gateway.context import Context
-from esim_gateway.currency import canonical_amount
 from esim_gateway.ledger.repository import OrderEvent, OrderRecord
+from esim_gateway.pricing.currency import canonical_amount
 from esim_gateway.providers import base
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers import orders as order_resolvers
