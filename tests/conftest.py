@@ -461,7 +461,7 @@ class _GatewayContext:
         sandboxes = self.sandboxes or make_sandboxes(fulfil_delay=self.fulfil_delay)
         self._sandboxes = sandboxes
         if self.live:
-            from esim_gateway.providers.base import ProviderName
+            from esim_gateway.domain import ProviderName
             from esim_gateway.sandbox.transport import SandboxTransport
 
             transports: dict[ProviderName, httpx.AsyncBaseTransport] = {

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.context import Services
 from esim_gateway.dataloaders.catalog import Catalog
+from esim_gateway.domain import ProviderName
 from esim_gateway.http.auth import Authenticator
 from esim_gateway.http.persisted import (
     ApqStore,
@@ -51,7 +52,7 @@ from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.urls import Resolver, UrlPolicy, system_resolver
 from esim_gateway.pricing.prices import Prices
 from esim_gateway.providers._http import ProviderClient, Timeouts
-from esim_gateway.providers.base import ProviderGateway, ProviderName
+from esim_gateway.providers.base import ProviderGateway
 from esim_gateway.providers.instrumented import InstrumentedTransport
 from esim_gateway.providers.registry import Providers
 from esim_gateway.resolvers.install import InstallServices

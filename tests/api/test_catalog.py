@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esim_gateway.providers.base import CatalogPackage, ProviderName
+from esim_gateway.domain import CatalogPackage, ProviderName
 from tests.conftest import Gateway, GatewayFactory
 
 QUERY = """query($filter: PackageFilter, $first: Int, $after: String, $order: PackageOrderBy!) {

@@ -23,11 +23,11 @@ from starlette.routing import Route
 
 from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import OrderRecord
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.signing import verify
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from tests.api.test_ordering import a_package, buy
 from tests.conftest import Gateway, GatewayFactory, _GatewayContext, make_sandboxes

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.domain import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema.ids import order_global_id, parse_order_id

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.domain import ProviderName
 from esim_gateway.signatures import roamify_signature, simplifytrip_signature
 from tests.api.test_ordering import ORDER, buy
 from tests.conftest import Gateway

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import NewOrder, Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.providers.registry import BreakerState
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox

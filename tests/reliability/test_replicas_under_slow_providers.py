@@ -20,9 +20,9 @@ from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import Ledger, Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox, create_simplifytrip_sandbox
 from esim_gateway.sandbox.transport import SandboxTransport

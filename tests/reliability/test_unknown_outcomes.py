@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from esim_gateway.domain import OrderLineRequest, PlaceOrder, ProviderName
 from esim_gateway.ledger.repository import Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderLineRequest, PlaceOrder, ProviderName
 from esim_gateway.schema.ids import parse_order_id
 from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, GatewayFactory

@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from esim_gateway.domain import CatalogPackage, DestinationKind, Money, ProviderName
 from esim_gateway.errors import ProviderFailure
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ops.background import BackgroundLoop
 from esim_gateway.ops.heap import ServerHeap
 from esim_gateway.ops.slices import map_in_slices
-from esim_gateway.providers.base import CatalogPackage, DestinationKind, Money, ProviderName
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["Catalog", "CatalogSnapshot", "CatalogStatus"]

@@ -35,6 +35,7 @@ from starlette.routing import Route
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
+from esim_gateway.domain import EsimProfile, EsimUsage
 from esim_gateway.errors import GatewayError, NotFound, ResourceNotFound
 from esim_gateway.http.auth import Principal
 from esim_gateway.install.instructions import (
@@ -48,7 +49,6 @@ from esim_gateway.install.instructions import (
 )
 from esim_gateway.install.links import LinkState
 from esim_gateway.ops.ratelimit import retry_after_header
-from esim_gateway.providers.base import EsimProfile, EsimUsage
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers.install import install_services
 

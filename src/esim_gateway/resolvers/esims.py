@@ -8,9 +8,9 @@ import re
 import segno
 
 from esim_gateway.context import Context
+from esim_gateway.domain import EsimProfile, EsimUsage, ProviderName
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.ledger.repository import OrderRecord
-from esim_gateway.providers.base import EsimProfile, EsimUsage, ProviderName
 from esim_gateway.resolvers.orders import order_esims
 
 __all__ = ["find_esim", "qr_svg", "usage"]

@@ -10,11 +10,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from esim_gateway.context import Context, Services
+from esim_gateway.domain import EsimProfile, ShareLink
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.install.instructions import Guide, build_guide, supported_language
 from esim_gateway.install.links import InstallLink, InstallLinkStore
 from esim_gateway.ops.ratelimit import Limiter, RateLimiter, RedisRateLimiter
-from esim_gateway.providers.base import EsimProfile, ShareLink, ShareLinkGateway
+from esim_gateway.providers.base import ShareLinkGateway
 from esim_gateway.resolvers.esims import find_esim
 
 __all__ = [

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from esim_gateway.context import Context
+from esim_gateway.domain import EVENT_TYPES
 from esim_gateway.errors import Forbidden, InvalidInput, ResourceNotFound, UnknownEvent
 from esim_gateway.ledger.outbox import DeliveryPage, DeliveryRecord, DeliveryStatus, EndpointRecord
-from esim_gateway.outbound.events import EVENT_TYPES
 from esim_gateway.outbound.urls import UrlPolicy
 
 __all__ = [
