@@ -56,7 +56,7 @@ async def schedule(
 
 
 def scheduler(gw: Gateway) -> Scheduler:
-    found: Scheduler = gw.services.extras["scheduler"]
+    found: Scheduler = gw.services.scheduler
     return found
 
 

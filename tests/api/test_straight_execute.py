@@ -47,7 +47,7 @@ def response(result: Any) -> dict[str, Any]:
 
 
 def counted(gateway: Gateway) -> float:
-    metrics = gateway.services.extras["metrics"]
+    metrics = gateway.services.metrics
     return sum(
         float(sample.value)
         for metric in metrics.operations.collect()

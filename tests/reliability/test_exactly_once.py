@@ -172,14 +172,14 @@ class Harness:
             # its probe would find the provider healthy and close it.
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
-            await services.extras["reconciler"].settle_all(grace=0.0, timeout=10)
+            await services.reconciler.settle_all(grace=0.0, timeout=10)
             if not await services.ledger.unsettled():
                 break
         services.driver.watch_initial = 0.0
         for record in (await services.ledger.page(owner=None, first=100)).records:
             if record.watch_until is not None:
                 await services.ledger.update(record.id, next_check_at=None)
-        await services.extras["reconciler"].run_once(grace=0.0)
+        await services.reconciler.run_once(grace=0.0)
         await services.driver.shutdown(grace=10.0)
 
 

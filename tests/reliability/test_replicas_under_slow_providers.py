@@ -203,7 +203,7 @@ async def _settle(replicas: list[Replica], sandboxes: tuple[Any, ...]) -> None:
             services = replica.app.state.services
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
-            await services.extras["reconciler"].settle_all(grace=0.0, timeout=10)
+            await services.reconciler.settle_all(grace=0.0, timeout=10)
         if not await replicas[0].ledger.unsettled():
             break
     for replica in replicas:
@@ -214,7 +214,7 @@ async def _settle(replicas: list[Replica], sandboxes: tuple[Any, ...]) -> None:
         if record.watch_until is not None:
             await ledger.update(record.id, next_check_at=None)
     for replica in replicas:
-        await replica.app.state.services.extras["reconciler"].run_once(grace=0.0)
+        await replica.app.state.services.reconciler.run_once(grace=0.0)
     for replica in replicas:
         await replica.app.state.services.driver.shutdown(grace=15.0)
 

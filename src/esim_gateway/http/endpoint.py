@@ -502,7 +502,7 @@ class GraphQLEndpoint:
         return max(0.0, min(lives, default=0.0))
 
     def _observe_batch(self, loader: str, size: int) -> None:
-        metrics = self.services.extras.get("metrics") if self.services else None
+        metrics = self.services.metrics if self.services else None
         if metrics is not None:
             metrics.loader_batch.labels(loader).observe(size)
 

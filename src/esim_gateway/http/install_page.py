@@ -50,7 +50,6 @@ from esim_gateway.install.instructions import (
 from esim_gateway.install.links import LinkState
 from esim_gateway.ops.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers
-from esim_gateway.resolvers.install import install_services
 
 __all__ = ["content_security_policy", "install_routes", "platform_of"]
 
@@ -442,7 +441,7 @@ async def _read_esim(services: Services, owner: str, iccid: str) -> _Visit:
 async def install_page(request: Request) -> Response:
     services: Services = request.app.state.services
     settings = services.settings
-    install = install_services(services)
+    install = services.install
     language = negotiate_language(request.headers.get("accept-language"))
     wait = await install.page_limiter.take(f"ip:{_client(request)}")
     if wait > 0:
