@@ -24,12 +24,12 @@ from asgi_lifespan import LifespanManager
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from esim_gateway.app import Sandboxes, create_app
-from esim_gateway.auth import DEMO_PRINCIPAL
 from esim_gateway.config import Settings
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
-from esim_gateway.observability import configure_logging
-from esim_gateway.providers.base import CatalogPackage, ProviderName
+from esim_gateway.domain import CatalogPackage, ProviderName
+from esim_gateway.http.auth import DEMO_PRINCIPAL
+from esim_gateway.ops.logging import configure_logging
 from esim_gateway.resolvers.catalog import PackageQuery, search_packages
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox

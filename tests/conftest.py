@@ -109,7 +109,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _json_logs() -> None:
     """Route structlog through stdlib logging (captured by pytest) as in production."""
-    from esim_gateway.observability import configure_logging
+    from esim_gateway.ops.logging import configure_logging
 
     configure_logging("INFO")
 
@@ -117,7 +117,7 @@ def _json_logs() -> None:
 @contextlib.contextmanager
 def written_lines(level: str = "INFO") -> Iterator[io.StringIO]:
     """What `configure_logging`'s handler writes, in a string (handlers and level restored)."""
-    from esim_gateway.observability import configure_logging
+    from esim_gateway.ops.logging import configure_logging
 
     stream = io.StringIO()
     root = logging.getLogger()
@@ -478,7 +478,7 @@ class _GatewayContext:
         sandboxes = self.sandboxes or make_sandboxes(fulfil_delay=self.fulfil_delay)
         self._sandboxes = sandboxes
         if self.live:
-            from esim_gateway.providers.base import ProviderName
+            from esim_gateway.domain import ProviderName
             from esim_gateway.sandbox.transport import SandboxTransport
 
             transports: dict[ProviderName, httpx.AsyncBaseTransport] = {

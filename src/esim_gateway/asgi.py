@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from esim_gateway.app import create_app
 from esim_gateway.config import Settings
-from esim_gateway.observability import configure_logging
+from esim_gateway.ops.logging import configure_logging
 
 
 def create() -> Starlette:

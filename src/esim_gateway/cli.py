@@ -49,7 +49,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for the gateway, one process or N workers alike. Its access line
     is off unless asked for: ours (`esim_gateway.access`) says more, once per request.
     Its proxy headers are off: the app applies the same rule under its own setting
-    (`esim_gateway.forwarded`), once."""
+    (`esim_gateway.ops.forwarded`), once."""
     return {
         "log_level": settings.log_level.lower(),
         "access_log": settings.library_access_logs_enabled,
@@ -63,7 +63,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(serving=True)
-    from esim_gateway.observability import configure_logging
+    from esim_gateway.ops.logging import configure_logging
 
     configure_logging(settings.log_level, library_access_logs=settings.library_access_logs_enabled)
     host = args.host or settings.host
@@ -116,9 +116,9 @@ def sandbox(args: argparse.Namespace) -> int:
         "X-Signature with ck_test_sandbox)",
         file=sys.stderr,
     )
-    from esim_gateway.heap import freeze_long_lived
+    from esim_gateway.ops.heap import freeze_long_lived
 
-    freeze_long_lived()  # the seeded catalogs and state: see esim_gateway.heap
+    freeze_long_lived()  # the seeded catalogs and state: see esim_gateway.ops.heap
     uvicorn.run(app, host=args.host, port=args.port)
     return 0
 

@@ -548,7 +548,8 @@ class Settings:
         ("127.0.0.1",),
         _PROXIES,
         "the proxies whose X-Forwarded-For gives the client's address (uvicorn's"
-        " forwarded_allow_ips rule, applied by the app: `esim_gateway.forwarded`); `*` is refused",
+        " forwarded_allow_ips rule, applied by the app: `esim_gateway.ops.forwarded`);"
+        " `*` is refused",
     )
     metrics_token: str | None = setting(
         None,

@@ -1,8 +1,12 @@
-"""The per-request context handed to every resolver, and the services behind it."""
+"""The per-request context handed to every resolver, and the services behind it.
+
+`Services` names every long-lived service of the gateway, so this module imports their
+types for type checking only: at run time it needs nothing but the loaders.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -10,15 +14,24 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.websockets import WebSocket
 
-    from esim_gateway.auth import Authenticator, Principal
     from esim_gateway.config import Settings
     from esim_gateway.dataloaders.catalog import Catalog
     from esim_gateway.dataloaders.loaders import Loaders
+    from esim_gateway.http.auth import Authenticator, Principal
     from esim_gateway.ledger.repository import Ledger
-    from esim_gateway.live import LocalBroker
-    from esim_gateway.pricing import Prices
+    from esim_gateway.live.broker import LocalBroker
+    from esim_gateway.ops.metrics import Metrics
+    from esim_gateway.ops.tracing import Tracing
+    from esim_gateway.outbound.dispatcher import WebhookDispatcher
+    from esim_gateway.outbound.esim_watch import EsimAnnouncer, EsimWatcher
+    from esim_gateway.outbound.urls import UrlPolicy
+    from esim_gateway.pricing.prices import Prices
     from esim_gateway.providers.registry import Providers
+    from esim_gateway.resolvers.install import InstallServices
     from esim_gateway.resolvers.purchasing import PurchaseDriver
+    from esim_gateway.resolvers.reconciler import Reconciler
+    from esim_gateway.resolvers.scheduling import Scheduler
+    from esim_gateway.webhooks.processing import EventProcessor
 
 __all__ = ["Context", "Services"]
 
@@ -35,7 +48,22 @@ class Services:
     authenticator: Authenticator
     broker: LocalBroker
     prices: Prices
-    extras: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics
+    tracing: Tracing
+    #: settles purchases whose outcome is not known yet
+    reconciler: Reconciler
+    #: sends scheduled orders when their time comes
+    scheduler: Scheduler
+    #: applies the providers' webhook events
+    webhooks: EventProcessor
+    install: InstallServices
+    #: delivers the outbound webhooks of the ledger's outbox
+    webhook_dispatcher: WebhookDispatcher
+    #: which receiver URLs outbound webhooks may be sent to
+    webhook_policy: UrlPolicy
+    esim_announcer: EsimAnnouncer
+    #: polls usage and expiry of the eSIMs that outbound endpoints follow
+    esim_watcher: EsimWatcher
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import pytest
 from strawberry import relay
 
 from esim_gateway.config import Settings
-from esim_gateway.ratelimit import FailedAuthentications, RateLimiter
+from esim_gateway.ops.ratelimit import FailedAuthentications, RateLimiter
 from tests.api.test_esim_node import ESIM_NODE
 from tests.api.test_ordering import CANCEL, CREATE, ORDER, TOPUP, a_package, buy
 from tests.conftest import Gateway, GatewayFactory, make_sandboxes

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from esim_gateway.persisted import document_hash
+from esim_gateway.http.persisted import document_hash
 from tests.conftest import Gateway, GatewayFactory
 
 #: cost 1,001 each: under the limit (10,000) alone, over it ten at a time

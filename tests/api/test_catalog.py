@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esim_gateway.providers.base import CatalogPackage, ProviderName
+from esim_gateway.domain import CatalogPackage, ProviderName
 from tests.conftest import Gateway, GatewayFactory
 
 QUERY = """query($filter: PackageFilter, $first: Int, $after: String, $order: PackageOrderBy!) {
@@ -268,7 +268,7 @@ async def test_a_new_exchange_rate_reorders_the_next_search(gateway: Gateway) ->
     """Sort keys are cached per rates generation: a rate change must not serve stale order."""
     from datetime import UTC, datetime
 
-    from esim_gateway.pricing import Rate
+    from esim_gateway.pricing.prices import Rate
 
     query = """query($country: String) { packages(filter: {country: $country}, first: 100) {
       edges { node { provider priceUsd { amount } } } } }"""

@@ -26,9 +26,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from esim_gateway.auth import DEMO_PRINCIPAL
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
+from esim_gateway.http.auth import DEMO_PRINCIPAL
 from esim_gateway.schema import build_schema
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from tests.conftest import Gateway

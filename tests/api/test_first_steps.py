@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from esim_gateway.app import Sandboxes
+from esim_gateway.http.view import EXAMPLE_OPERATIONS
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
-from esim_gateway.view import EXAMPLE_OPERATIONS
 from tests.conftest import Gateway, GatewayFactory
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -17,7 +17,7 @@ import pytest
 from esim_gateway.app import create_app
 from esim_gateway.cli import server_options
 from esim_gateway.config import ConfigError, Settings
-from esim_gateway.observability import configure_logging
+from esim_gateway.ops.logging import configure_logging
 from tests.conftest import (
     Gateway,
     GatewayFactory,

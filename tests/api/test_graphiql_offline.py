@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 
-from esim_gateway.graphiql import (
+from esim_gateway.http.graphiql import (
     ASSETS_PATH,
     graphiql_assets_dir,
     graphiql_csp,

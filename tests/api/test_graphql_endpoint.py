@@ -12,7 +12,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
-from esim_gateway.graphql_endpoint import MAX_BODY
+from esim_gateway.http.endpoint import MAX_BODY
 from tests.conftest import Gateway, gateway_settings, make_sandboxes, written_lines
 
 

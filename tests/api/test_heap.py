@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from asgi_lifespan import LifespanManager
 
-from esim_gateway.heap import DEFERRED, YOUNG_THRESHOLD, ServerHeap
+from esim_gateway.ops.heap import DEFERRED, YOUNG_THRESHOLD, ServerHeap
 from tests.conftest import GatewayFactory
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from esim_gateway.graphql_http import GRAPHQL_RESPONSE_JSON, negotiate
+from esim_gateway.http.protocol import GRAPHQL_RESPONSE_JSON, negotiate
 from tests.conftest import Gateway
 
 SPEC = {"accept": GRAPHQL_RESPONSE_JSON}

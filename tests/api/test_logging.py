@@ -13,7 +13,7 @@ import pytest
 from esim_gateway.app import create_app
 from esim_gateway.cli import server_options
 from esim_gateway.config import Settings
-from esim_gateway.observability import configure_logging
+from esim_gateway.ops.logging import configure_logging
 from tests.conftest import gateway_settings, make_sandboxes, serve_in_thread
 
 # catalog_refresh=False: the first `packages` read then fetches the catalog upstream

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from esim_gateway.config import Settings
-from esim_gateway.currency import canonical_amount
+from esim_gateway.pricing.currency import canonical_amount
 from tests.api.test_live_updates import serve, updates
 
 MONEY = "total { amount currency } items { unitPrice { amount currency } }"

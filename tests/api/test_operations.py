@@ -8,7 +8,7 @@ from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
 from esim_gateway.config import Mode, Settings
-from esim_gateway.ratelimit import RateLimiter
+from esim_gateway.ops.ratelimit import RateLimiter
 from tests.api.test_ordering import buy
 from tests.conftest import Gateway, GatewayFactory
 
@@ -98,7 +98,7 @@ def test_a_token_bucket_refills_at_its_rate() -> None:
 async def test_replicas_share_one_bucket_in_redis(redis_url: str) -> None:
     import uuid
 
-    from esim_gateway.ratelimit import RedisRateLimiter
+    from esim_gateway.ops.ratelimit import RedisRateLimiter
 
     url = redis_url
     prefix = f"test:{uuid.uuid4().hex}:"
@@ -158,8 +158,8 @@ async def test_metrics_behind_a_token_answer_only_its_bearer(
 async def test_the_reconciler_backlog_is_counted_without_loading_the_orders(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from esim_gateway.domain import ProviderName
     from esim_gateway.ledger.repository import NewOrder
-    from esim_gateway.providers.base import ProviderName
 
     await buy(gateway, "SIMPLIFYTRIP")  # settled: not in the backlog
     for key in ("backlog-1", "backlog-2"):  # claimed, never sent: the reconciler's work

@@ -318,7 +318,7 @@ async def test_topping_up_a_roamify_esim_with_a_compatible_package(gateway: Gate
     order = await buy(gateway, "ROAMIFY", package_id=package["packageId"])
     iccid = order["esims"][0]["iccid"]
     offers = await gateway.services.providers.get(
-        __import__("esim_gateway.providers.base", fromlist=["ProviderName"]).ProviderName.ROAMIFY
+        __import__("esim_gateway.domain", fromlist=["ProviderName"]).ProviderName.ROAMIFY
     ).topup_packages(iccid)
     assert offers
     result = (
@@ -348,7 +348,7 @@ async def test_topping_up_a_roamify_esim_with_a_compatible_package(gateway: Gate
 
 
 async def test_recharging_a_simplifytrip_sim_card(gateway: Gateway) -> None:
-    from esim_gateway.providers.base import ProviderName
+    from esim_gateway.domain import ProviderName
 
     iccid = "89860012017201244064"
     offers = await gateway.services.providers.get(ProviderName.SIMPLIFYTRIP).topup_packages(iccid)

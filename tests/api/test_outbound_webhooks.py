@@ -23,11 +23,11 @@ from starlette.routing import Route
 
 from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import OrderRecord
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.signing import verify
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from tests.api.test_ordering import a_package, buy
 from tests.conftest import Gateway, GatewayFactory, _GatewayContext, make_sandboxes
@@ -150,7 +150,7 @@ async def deliveries(gw: Gateway, **filters: Any) -> list[dict[str, Any]]:
 
 
 def dispatcher(gw: Gateway) -> WebhookDispatcher:
-    found: WebhookDispatcher = gw.services.extras["webhook_dispatcher"]
+    found: WebhookDispatcher = gw.services.webhook_dispatcher
     return found
 
 
@@ -553,7 +553,7 @@ async def test_a_low_balance_is_announced_once_per_provider_event(
         # the stored provider event is applied again (as after a crash): no second alert
         event = await gw.ledger.latest_event(ProviderName.ROAMIFY, ["partner/low_balance"])
         assert event is not None
-        assert await gw.services.extras["webhooks"].process(event) == "applied"
+        assert await gw.services.webhooks.process(event) == "applied"
         assert await dispatcher(gw).run_once() == 0
         assert len(receiver.got) == announced
     alerts = [r.payload for r in receiver.got]
@@ -596,7 +596,7 @@ async def test_provider_usage_events_announce_each_threshold_once(
         for share in (0.55, 0.30, 0.15):
             state.consume(iccid, allowed * share)
             await gw.roamify.settle()
-            await gw.services.extras["webhooks"].process_pending()
+            await gw.services.webhooks.process_pending()
         await drain(gw)
     thresholds = [r.payload["data"]["threshold"] for r in receiver.got]
     assert thresholds == [50, 80, 100]
@@ -634,8 +634,8 @@ async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
 ) -> None:
     receiver = Receiver()
     async with hooked(gateway_factory, receiver) as gw:
-        watcher = gw.services.extras["esim_watcher"]
-        announcer = gw.services.extras["esim_announcer"]
+        watcher = gw.services.esim_watcher
+        announcer = gw.services.esim_announcer
         _, iccid, _ = await a_limited_roamify_esim(gw)
         esim = gw.roamify.state.esim_by_iccid(iccid)
         assert esim is not None
@@ -646,7 +646,11 @@ async def test_the_watcher_warns_three_days_and_one_day_before_a_plan_ends(
         await register(gw, events=["esim.expiring"])
         reads = gw.roamify.control.calls.count("GET", "/api/esim/usage")
         for before_end in (timedelta(days=5), timedelta(days=2), timedelta(hours=12)):
-            announcer.clock = lambda before_end=before_end: plan_end - before_end
+
+            def clock(before_end: timedelta = before_end) -> datetime:
+                return plan_end - before_end
+
+            announcer.clock = clock
             assert await watcher.run_once() == 1
         assert await watcher.run_once() == 1  # read again, nothing new to say
         assert gw.roamify.control.calls.count("GET", "/api/esim/usage") == reads + 4
@@ -669,7 +673,7 @@ async def test_one_replica_per_interval_takes_the_watchers_turn(
     gateway_factory: GatewayFactory,
 ) -> None:
     async with hooked(gateway_factory) as gw:
-        watcher = gw.services.extras["esim_watcher"]
+        watcher = gw.services.esim_watcher
         other = EsimWatcher(
             gw.ledger.outbound, gw.services.providers, watcher.announcer, interval=3600
         )

@@ -14,7 +14,7 @@ import pytest
 from gql import GraphQLRequest
 
 from esim_gateway.config import ConfigError, Settings
-from esim_gateway.persisted import document_hash
+from esim_gateway.http.persisted import document_hash
 from tests.conftest import Gateway, GatewayFactory, redis_or_skip
 
 CATALOG = "query Catalog { catalogStatus { provider plans } }"

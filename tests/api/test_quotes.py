@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from esim_gateway.config import Markup
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.domain import ProviderName
 from tests.api.test_access import ALICE, BOB, KEYS
 from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, GatewayFactory

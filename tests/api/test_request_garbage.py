@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 from starlette.types import Message
 
-from esim_gateway.auth import DEMO_PRINCIPAL
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import Loaders, build_loaders
+from esim_gateway.http.auth import DEMO_PRINCIPAL
 from esim_gateway.schema import build_schema
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext, _track
 from tests.api.test_ordering import buy

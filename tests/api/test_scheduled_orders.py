@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.domain import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema.ids import order_global_id, parse_order_id
@@ -56,7 +56,7 @@ async def schedule(
 
 
 def scheduler(gw: Gateway) -> Scheduler:
-    found: Scheduler = gw.services.extras["scheduler"]
+    found: Scheduler = gw.services.scheduler
     return found
 
 
@@ -227,10 +227,10 @@ async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
 async def test_cancelling_an_order_another_replica_just_claimed_is_refused_and_changes_nothing(
     gateway: Gateway,
 ) -> None:
-    from esim_gateway.auth import DEMO_PRINCIPAL
     from esim_gateway.context import Context
     from esim_gateway.dataloaders.loaders import build_loaders
     from esim_gateway.errors import InvalidInput
+    from esim_gateway.http.auth import DEMO_PRINCIPAL
     from esim_gateway.resolvers.scheduling import cancel_scheduled
 
     order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())

@@ -12,9 +12,9 @@ import strawberry
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from esim_gateway.auth import DEMO_PRINCIPAL
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
+from esim_gateway.http.auth import DEMO_PRINCIPAL
 from esim_gateway.schema import GatewaySchema, build_schema
 from tests.conftest import Gateway
 
@@ -47,7 +47,7 @@ def response(result: Any) -> dict[str, Any]:
 
 
 def counted(gateway: Gateway) -> float:
-    metrics = gateway.services.extras["metrics"]
+    metrics = gateway.services.metrics
     return sum(
         float(sample.value)
         for metric in metrics.operations.collect()

@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from esim_gateway.config import ConfigError, Settings
-from esim_gateway.tracing import build_tracing
+from esim_gateway.ops.tracing import build_tracing
 from tests.api.test_ordering import ORDER, buy
 from tests.conftest import GatewayFactory, make_sandboxes
 
@@ -129,7 +129,7 @@ async def test_a_rejected_document_is_an_error_span(
 
 async def test_tracing_is_off_unless_configured(gateway_factory: GatewayFactory) -> None:
     async with gateway_factory() as gw:
-        assert not gw.services.extras["tracing"].enabled
+        assert not gw.services.tracing.enabled
 
 
 def test_an_otlp_endpoint_gets_an_exporter_of_our_own() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from esim_gateway.providers.base import ProviderName
+from esim_gateway.domain import ProviderName
 from esim_gateway.signatures import roamify_signature, simplifytrip_signature
 from tests.api.test_ordering import ORDER, buy
 from tests.conftest import Gateway
@@ -145,7 +145,7 @@ async def test_an_event_for_an_order_we_do_not_know_is_kept_and_matched_later(
     await asyncio.sleep(0.05)
     event = await gateway.ledger.latest_event(ProviderName.SIMPLIFYTRIP, ["PURCHASE_ORDER_SUCCESS"])
     assert event is not None and event.outcome == "unmatched"
-    assert await gateway.services.extras["webhooks"].process_pending() == 1
+    assert await gateway.services.webhooks.process_pending() == 1
 
 
 async def test_a_flood_of_deliveries_is_absorbed_and_each_event_stored_once(

@@ -19,7 +19,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from esim_gateway.persisted import document_hash
+from esim_gateway.http.persisted import document_hash
 from tests.clients.node import HERE, node_or_skip
 from tests.reliability.test_two_processes import free_port, running
 

@@ -16,10 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from esim_gateway.app import _client, _transport
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderLineRequest, PlaceOrder
 from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable
-from esim_gateway.observability import InstrumentedTransport, Metrics
+from esim_gateway.ops.metrics import Metrics
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderLineRequest, PlaceOrder
+from esim_gateway.providers.instrumented import InstrumentedTransport
 from esim_gateway.providers.roamify import RoamifyClient, RoamifyGateway
 from esim_gateway.providers.simplifytrip import SimplifyTripClient, SimplifyTripGateway
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox

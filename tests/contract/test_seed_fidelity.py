@@ -193,7 +193,7 @@ async def test_the_roamify_gateway_groups_one_item_per_esim_into_lines(
 ) -> None:
     sandbox, client = roamify
     gateway = RoamifyGateway(RoamifyClient(client, token="sandbox-roamify-token"))
-    from esim_gateway.providers.base import OrderLineRequest, PlaceOrder
+    from esim_gateway.domain import OrderLineRequest, PlaceOrder
 
     package_id = next(
         p for p, (pkg, _) in sandbox.state.catalog.packages.items() if "requirements" not in pkg

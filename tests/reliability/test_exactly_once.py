@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 
 from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import NewOrder, Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.providers.registry import BreakerState
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
@@ -172,14 +172,14 @@ class Harness:
             # its probe would find the provider healthy and close it.
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
-            await services.extras["reconciler"].settle_all(grace=0.0, timeout=10)
+            await services.reconciler.settle_all(grace=0.0, timeout=10)
             if not await services.ledger.unsettled():
                 break
         services.driver.watch_initial = 0.0
         for record in (await services.ledger.page(owner=None, first=100)).records:
             if record.watch_until is not None:
                 await services.ledger.update(record.id, next_check_at=None)
-        await services.extras["reconciler"].run_once(grace=0.0)
+        await services.reconciler.run_once(grace=0.0)
         await services.driver.shutdown(grace=10.0)
 
 

@@ -19,7 +19,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from esim_gateway.config import Settings
-from esim_gateway.live import APPLICATION_NAME, RESYNC, PostgresBroker, Subscription
+from esim_gateway.live.broker import APPLICATION_NAME, RESYNC, PostgresBroker, Subscription
 from tests.api.test_live_updates import SUBSCRIBE, buy, serve
 from tests.conftest import make_sandboxes, postgres_url
 

@@ -20,9 +20,9 @@ from asgi_lifespan import LifespanManager
 
 from esim_gateway.app import create_app
 from esim_gateway.config import Settings
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import Ledger, Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox, create_simplifytrip_sandbox
 from esim_gateway.sandbox.transport import SandboxTransport
@@ -203,7 +203,7 @@ async def _settle(replicas: list[Replica], sandboxes: tuple[Any, ...]) -> None:
             services = replica.app.state.services
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
-            await services.extras["reconciler"].settle_all(grace=0.0, timeout=10)
+            await services.reconciler.settle_all(grace=0.0, timeout=10)
         if not await replicas[0].ledger.unsettled():
             break
     for replica in replicas:
@@ -214,7 +214,7 @@ async def _settle(replicas: list[Replica], sandboxes: tuple[Any, ...]) -> None:
         if record.watch_until is not None:
             await ledger.update(record.id, next_check_at=None)
     for replica in replicas:
-        await replica.app.state.services.extras["reconciler"].run_once(grace=0.0)
+        await replica.app.state.services.reconciler.run_once(grace=0.0)
     for replica in replicas:
         await replica.app.state.services.driver.shutdown(grace=15.0)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from esim_gateway.domain import OrderLineRequest, PlaceOrder, ProviderName
 from esim_gateway.ledger.repository import Step
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import OrderLineRequest, PlaceOrder, ProviderName
 from esim_gateway.schema.ids import parse_order_id
 from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, GatewayFactory
@@ -204,7 +204,7 @@ async def test_an_order_given_up_is_failed_then_revived_when_the_purchase_shows_
         driver = gw.services.driver
         driver.watch_initial = 0.0
         await gw.ledger.update(record.id, next_check_at=None)
-        reconciler = gw.services.extras["reconciler"]
+        reconciler = gw.services.reconciler
         assert await reconciler.run_once(grace=0.0) == 1
         await eventually(lambda: _completed(gw, order["id"]))
         final = await read(gw, order["id"])
@@ -229,7 +229,7 @@ async def test_a_second_purchase_under_one_reference_is_recorded_counted_and_log
         gw.services.driver.watch_initial = 0.0
         await gw.ledger.update(record.id, next_check_at=None)
         with caplog.at_level(logging.ERROR, logger="esim_gateway.purchasing"):
-            assert await gw.services.extras["reconciler"].run_once(grace=0.0) == 1
+            assert await gw.services.reconciler.run_once(grace=0.0) == 1
             await eventually(lambda: _has_duplicate(gw, order["id"]))
         final = await read(gw, order["id"])
         [duplicate] = final["duplicatePurchases"]
@@ -243,7 +243,7 @@ async def test_a_second_purchase_under_one_reference_is_recorded_counted_and_log
         assert 'esim_gateway_duplicate_purchases_total{provider="roamify"} 1.0' in metrics
         # a later pass finds the same duplicate again: it is not counted twice
         await gw.ledger.update(record.id, next_check_at=None)
-        await gw.services.extras["reconciler"].run_once(grace=0.0)
+        await gw.services.reconciler.run_once(grace=0.0)
         await asyncio.sleep(0.2)
         assert len((await read(gw, order["id"]))["duplicatePurchases"]) == 1
         metrics = (await gw.http.get("/metrics")).text

@@ -25,7 +25,7 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     from esim_gateway.app import Sandboxes, create_app
     from esim_gateway.config import Mode, Settings
-    from esim_gateway.providers.base import ProviderName
+    from esim_gateway.domain import ProviderName
     from esim_gateway.sandbox.roamify import create_roamify_sandbox
     from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
     from esim_gateway.sandbox.transport import SandboxTransport

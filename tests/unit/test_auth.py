@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from esim_gateway.auth import DEMO_PRINCIPAL, Authenticator, Principal
 from esim_gateway.config import Mode, Role, Settings
 from esim_gateway.errors import Unauthenticated
+from esim_gateway.http.auth import DEMO_PRINCIPAL, Authenticator, Principal
 
 KEYS = "alice:customer:alice-key,ops:operator:ops-key"
 
@@ -179,7 +179,7 @@ async def test_the_schema_shows_esim_credentials_by_the_same_rule(
 ) -> None:
     from strawberry.types.base import get_object_definition
 
-    from esim_gateway.providers.base import EsimProfile, ProviderName
+    from esim_gateway.domain import EsimProfile, ProviderName
     from esim_gateway.resolvers.install import guide
     from esim_gateway.schema.install import resolve_provider_share_link
     from esim_gateway.schema.types import Esim, esim_from

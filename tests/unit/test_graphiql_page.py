@@ -16,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from esim_gateway.graphiql import (
+from esim_gateway.http.graphiql import (
     ASSETS,
     ASSETS_PATH,
     VERSIONS,
@@ -292,8 +292,8 @@ def test_the_fetch_script_does_nothing_when_the_manifest_already_matches(tmp_pat
 def test_every_saved_graphiql_tab_is_a_valid_operation_of_the_schema() -> None:
     from graphql import parse, validate
 
+    from esim_gateway.http.view import EXAMPLE_OPERATIONS
     from esim_gateway.schema import build_schema
-    from esim_gateway.view import EXAMPLE_OPERATIONS
 
     schema = build_schema()._schema
     for name, document in EXAMPLE_OPERATIONS:

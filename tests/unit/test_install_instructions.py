@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from esim_gateway.config import ConfigError, Settings
+from esim_gateway.domain import EsimProfile, ProviderName, install_links
 from esim_gateway.errors import redact
+from esim_gateway.http.install_page import PAGE_TEXTS, content_security_policy, platform_of
 from esim_gateway.install.instructions import (
     TEXTS,
     MethodKind,
@@ -19,8 +21,6 @@ from esim_gateway.install.instructions import (
     supported_language,
 )
 from esim_gateway.install.links import TOKEN_SHAPE, new_token, token_digest
-from esim_gateway.install.page import PAGE_TEXTS, content_security_policy, platform_of
-from esim_gateway.providers.base import EsimProfile, ProviderName, install_links
 
 LPA = "LPA:1$smdp.example.com$K2-ABCDEF-123456"
 

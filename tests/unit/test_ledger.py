@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.repository import (
     Ledger,
     NewOrder,
@@ -18,7 +19,6 @@ from esim_gateway.ledger.repository import (
     encode_cursor,
     request_hash,
 )
-from esim_gateway.providers.base import OrderState, ProviderName
 
 
 @pytest.fixture

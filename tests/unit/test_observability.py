@@ -12,14 +12,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from esim_gateway.errors import _SECRET_PATTERNS, redact
-from esim_gateway.observability import (
-    InstrumentedTransport,
-    Metrics,
-    RequestAccounting,
-    RequestStats,
-    endpoint_label,
-    redact_event,
-)
+from esim_gateway.ops.logging import redact_event
+from esim_gateway.ops.metrics import Metrics, RequestStats, endpoint_label
+from esim_gateway.ops.requests import RequestAccounting
+from esim_gateway.providers.instrumented import InstrumentedTransport
 from tests.conftest import written_lines
 
 LPA = "LPA:1$lpa.sandbox.roamify.example$A1B2C3D4E5F60718293A4B5C"

@@ -12,14 +12,9 @@ import httpx
 import orjson
 import pytest
 
+from esim_gateway.domain import new_secret
 from esim_gateway.outbound.receiver import create_receiver
-from esim_gateway.outbound.signing import (
-    SignatureInvalid,
-    new_secret,
-    sign,
-    signature_header,
-    verify,
-)
+from esim_gateway.outbound.signing import SignatureInvalid, sign, signature_header, verify
 
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from esim_gateway.config import ConfigError, Settings
-from esim_gateway.persisted import (
+from esim_gateway.http.persisted import (
     MemoryApqStore,
     PersistedDocuments,
     PersistedRefusal,

@@ -19,11 +19,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from esim_gateway.app import _client, _transport
 from esim_gateway.config import HttpTransport, Settings
 from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable
-from esim_gateway.observability import InstrumentedTransport, Metrics, RequestStats, _stats
+from esim_gateway.ops.metrics import Metrics, RequestStats, _stats
+from esim_gateway.ops.tracing import Tracing
 from esim_gateway.providers._http import ProviderClient, _absolute_url, send_json
+from esim_gateway.providers.instrumented import InstrumentedTransport
 from esim_gateway.providers.parts import RequestParts, ResponseParts
 from esim_gateway.providers.reqwest import ReqwestTransport
-from esim_gateway.tracing import Tracing
 from tests.conftest import EntryPoints, parts_of, written_lines
 
 

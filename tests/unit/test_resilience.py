@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from esim_gateway.domain import ProviderName
 from esim_gateway.errors import ProviderError, ProviderUnavailable
 from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import ProviderName
 from esim_gateway.providers.registry import BreakerState, CircuitBreaker, Providers, RetryPolicy
 from esim_gateway.providers.roamify import RoamifyClient, RoamifyGateway
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox

@@ -17,18 +17,18 @@ from typing import Any
 import httpx
 import pytest
 
-from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable, UnsupportedOperation
-from esim_gateway.providers._http import Timeouts, send_json
-from esim_gateway.providers.base import (
+from esim_gateway.domain import (
     DestinationKind,
     OrderLineRequest,
     OrderState,
     PlaceOrder,
-    ProviderGateway,
     ProviderName,
     ProviderOrder,
     TopupRequest,
 )
+from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable, UnsupportedOperation
+from esim_gateway.providers._http import Timeouts, send_json
+from esim_gateway.providers.base import ProviderGateway
 from esim_gateway.providers.roamify import (
     ROAMIFY_CAPABILITIES,
     RoamifyClient,

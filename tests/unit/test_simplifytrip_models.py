@@ -15,16 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable
-from esim_gateway.providers._http import Timeouts
-from esim_gateway.providers.base import (
+from esim_gateway.domain import (
     DestinationKind,
     OrderLineRequest,
     OrderState,
     PlaceOrder,
-    ProviderGateway,
     TopupRequest,
 )
+from esim_gateway.errors import NotFound, ProviderError, ProviderUnavailable
+from esim_gateway.providers._http import Timeouts
+from esim_gateway.providers.base import ProviderGateway
 from esim_gateway.providers.simplifytrip import (
     SIMPLIFYTRIP_CAPABILITIES,
     SimplifyTripClient,

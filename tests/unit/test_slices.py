@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esim_gateway.slices import map_in_slices
+from esim_gateway.ops.slices import map_in_slices
 
 
 @given(st.lists(st.integers()), st.integers(1, 7))

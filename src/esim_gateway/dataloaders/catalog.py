@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from esim_gateway.background import BackgroundLoop
+from esim_gateway.domain import CatalogPackage, DestinationKind, Money, ProviderName
 from esim_gateway.errors import ProviderFailure
-from esim_gateway.heap import ServerHeap
 from esim_gateway.ledger.repository import Ledger
-from esim_gateway.providers.base import CatalogPackage, DestinationKind, Money, ProviderName
+from esim_gateway.ops.background import BackgroundLoop
+from esim_gateway.ops.heap import ServerHeap
+from esim_gateway.ops.slices import map_in_slices
 from esim_gateway.providers.registry import Providers
-from esim_gateway.slices import map_in_slices
 
 __all__ = ["Catalog", "CatalogSnapshot", "CatalogStatus"]
 
@@ -90,7 +90,7 @@ class Catalog:
         self.providers = providers
         self.ttl = ttl
         self.ledger = ledger
-        #: the server process's GC policy (see esim_gateway.heap); None elsewhere
+        #: the server process's GC policy (see esim_gateway.ops.heap); None elsewhere
         self.heap = heap
         self._snapshots: dict[ProviderName, CatalogSnapshot] = {}
         self._index: dict[tuple[ProviderName, str], CatalogPackage] = {}

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from esim_gateway.domain import EsimProfile, EsimUsage, ProviderName, ProviderOrder
 from esim_gateway.errors import GatewayError
 from esim_gateway.ledger.repository import Ledger, OrderRecord
-from esim_gateway.providers.base import EsimProfile, EsimUsage, ProviderName, ProviderOrder
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["Loaders", "build_loaders"]

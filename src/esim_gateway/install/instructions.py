@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from esim_gateway.providers.base import EsimProfile
+from esim_gateway.domain import EsimProfile
 
 __all__ = [
     "SUPPORTED_LANGUAGES",

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from esim_gateway.domain import ProviderName
 from esim_gateway.ledger.tables import InstallLinkRow
-from esim_gateway.providers.base import ProviderName
 
 __all__ = [
     "TOKEN_BYTES",

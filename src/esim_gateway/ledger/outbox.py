@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from esim_gateway.domain import ORDER_EVENTS, ProviderName, envelope, new_secret, order_global_id
 from esim_gateway.ledger.tables import (
     EsimRow,
     OrderRow,
@@ -38,9 +39,6 @@ from esim_gateway.ledger.tables import (
     OutboundMarkRow,
     OutboundMessageRow,
 )
-from esim_gateway.outbound.events import ORDER_EVENTS, envelope, order_global_id
-from esim_gateway.outbound.signing import new_secret
-from esim_gateway.providers.base import ProviderName
 
 __all__ = [
     "DeliveryPage",

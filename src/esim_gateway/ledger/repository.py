@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from esim_gateway.domain import Money, OrderState, ProviderName
 from esim_gateway.errors import QuoteUsed
 from esim_gateway.ledger.outbox import OutboundStore, enqueue_order_event
 from esim_gateway.ledger.tables import (
@@ -40,7 +41,6 @@ from esim_gateway.ledger.tables import (
     QuoteRow,
     WebhookEventRow,
 )
-from esim_gateway.providers.base import Money, OrderState, ProviderName
 
 __all__ = [
     "DuplicatePurchase",

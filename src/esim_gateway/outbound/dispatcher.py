@@ -34,10 +34,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 
-from esim_gateway.background import BackgroundLoop
 from esim_gateway.config import DEFAULT_WEBHOOK_RETRY_SCHEDULE
 from esim_gateway.errors import UrlNotAllowed
 from esim_gateway.ledger.outbox import DueDelivery, OutboundStore
+from esim_gateway.ops.background import BackgroundLoop
 from esim_gateway.outbound.signing import signature_header
 from esim_gateway.outbound.urls import UrlPolicy
 

@@ -21,11 +21,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from esim_gateway.background import BackgroundLoop
+from esim_gateway.domain import (
+    ESIM_EXPIRING,
+    ESIM_USAGE_THRESHOLD,
+    EsimUsage,
+    ProviderName,
+    order_global_id,
+)
 from esim_gateway.errors import GatewayError
 from esim_gateway.ledger.outbox import OutboundStore
-from esim_gateway.outbound.events import ESIM_EXPIRING, ESIM_USAGE_THRESHOLD, order_global_id
-from esim_gateway.providers.base import EsimUsage, ProviderName
+from esim_gateway.ops.background import BackgroundLoop
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["EXPIRY_WARNING_DAYS", "USAGE_THRESHOLDS", "EsimAnnouncer", "EsimWatcher"]

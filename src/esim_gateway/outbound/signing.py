@@ -12,30 +12,24 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable, Mapping
 
+from esim_gateway.domain import SECRET_PREFIX
+
 __all__ = [
-    "SECRET_PREFIX",
     "TOLERANCE_SECONDS",
     "SignatureInvalid",
-    "new_secret",
     "sign",
     "signature_header",
     "verify",
 ]
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the format marker, not a secret
 #: how far a timestamp may be from the receiver's clock (replay protection)
 TOLERANCE_SECONDS = 5 * 60
 
 
 class SignatureInvalid(ValueError):
     """Missing headers, a stale timestamp or no matching signature."""
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def _key(secret: str) -> bytes:

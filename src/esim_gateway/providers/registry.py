@@ -31,8 +31,9 @@ from typing import Any, TypeVar
 
 import stamina
 
+from esim_gateway.domain import ProviderName
 from esim_gateway.errors import ProviderError, ProviderFailure, ProviderUnavailable
-from esim_gateway.providers.base import ProviderGateway, ProviderName
+from esim_gateway.providers.base import ProviderGateway
 
 __all__ = ["BreakerState", "CircuitBreaker", "Providers", "RetryPolicy", "SingleFlight"]
 

@@ -16,6 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from esim_gateway.context import Context
+from esim_gateway.domain import (
+    Balance,
+    CatalogPackage,
+    EsimProfile,
+    Money,
+    ProviderName,
+    RefundRecord,
+)
 from esim_gateway.errors import (
     Forbidden,
     InvalidInput,
@@ -26,15 +34,7 @@ from esim_gateway.errors import (
     UnsupportedOperation,
 )
 from esim_gateway.ledger.repository import OrderRecord
-from esim_gateway.providers.base import (
-    Balance,
-    CatalogPackage,
-    EsimProfile,
-    Money,
-    ProviderName,
-    RefundGateway,
-    RefundRecord,
-)
+from esim_gateway.providers.base import RefundGateway
 from esim_gateway.resolvers.orders import order_lines, require_visible_order
 
 __all__ = [

@@ -12,8 +12,8 @@ from operator import itemgetter
 import orjson
 
 from esim_gateway.context import Context
+from esim_gateway.domain import CatalogPackage, DestinationKind, ProviderName
 from esim_gateway.errors import InvalidInput, ProviderFailure
-from esim_gateway.providers.base import CatalogPackage, DestinationKind, ProviderName
 from esim_gateway.resolvers.orders import check_page_size
 
 __all__ = [

@@ -8,9 +8,9 @@ import re
 import segno
 
 from esim_gateway.context import Context
+from esim_gateway.domain import EsimProfile, EsimUsage, ProviderName
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.ledger.repository import OrderRecord
-from esim_gateway.providers.base import EsimProfile, EsimUsage, ProviderName
 from esim_gateway.resolvers.orders import order_esims
 
 __all__ = ["find_esim", "qr_svg", "usage"]
@@ -61,12 +61,11 @@ async def usage(context: Context, profile: EsimProfile) -> EsimUsage:
     result = await context.loaders.usage.load((profile.provider, profile.iccid))
     if isinstance(result, Exception):
         raise result
-    announcer = context.services.extras.get("esim_announcer")
-    if announcer is not None:  # a client polling usage is a reading like any other
 
-        async def lookup() -> tuple[str, str] | None:
-            record = await context.ledger.order_for_iccid(profile.iccid)
-            return (record.id, record.owner) if record is not None else None
+    async def lookup() -> tuple[str, str] | None:
+        record = await context.ledger.order_for_iccid(profile.iccid)
+        return (record.id, record.owner) if record is not None else None
 
-        await announcer.observe(result, lookup, source="polling")
+    # a client polling usage is a reading like any other
+    await context.services.esim_announcer.observe(result, lookup, source="polling")
     return result

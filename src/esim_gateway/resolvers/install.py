@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from esim_gateway.context import Context, Services
+from esim_gateway.config import Settings
+from esim_gateway.context import Context
+from esim_gateway.domain import EsimProfile, ShareLink
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.install.instructions import Guide, build_guide, supported_language
 from esim_gateway.install.links import InstallLink, InstallLinkStore
-from esim_gateway.providers.base import EsimProfile, ShareLink, ShareLinkGateway
-from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from esim_gateway.ledger.repository import Ledger
+from esim_gateway.ops.ratelimit import Limiter, RateLimiter, RedisRateLimiter
+from esim_gateway.providers.base import ShareLinkGateway
 from esim_gateway.resolvers.esims import find_esim
 
 __all__ = [
@@ -24,7 +27,6 @@ __all__ = [
     "RateLimited",
     "create_link",
     "guide",
-    "install_services",
     "links_of",
     "revoke_link",
     "share_link",
@@ -49,7 +51,7 @@ class RateLimited(Exception):
 
 @dataclass(slots=True)
 class InstallServices:
-    """Built by the app's lifespan; kept in `Services.extras["install"]`."""
+    """Built with the app's services (`Services.install`)."""
 
     links: InstallLinkStore
     #: install links created per principal
@@ -58,9 +60,8 @@ class InstallServices:
     page_limiter: Limiter
 
     @classmethod
-    def create(cls, services: Services) -> InstallServices:
+    def create(cls, settings: Settings, ledger: Ledger) -> InstallServices:
         """Buckets in Redis when the gateway's rate limits are (shared by every replica)."""
-        settings = services.settings
         per_hour = settings.install_links_per_hour
         per_minute = settings.install_page_views_per_minute
 
@@ -72,7 +73,7 @@ class InstallServices:
             return RateLimiter(rate, burst)
 
         return cls(
-            links=InstallLinkStore(services.ledger.engine),
+            links=InstallLinkStore(ledger.engine),
             creation_limiter=limiter(per_hour / 3600.0, per_hour, "install-links"),
             page_limiter=limiter(per_minute / 60.0, per_minute, "install-page"),
         )
@@ -80,14 +81,6 @@ class InstallServices:
     async def aclose(self) -> None:
         await self.creation_limiter.aclose()
         await self.page_limiter.aclose()
-
-
-def install_services(services: Services) -> InstallServices:
-    found = services.extras.get("install")
-    if not isinstance(found, InstallServices):
-        found = InstallServices.create(services)
-        services.extras["install"] = found
-    return found
 
 
 def without_credentials(profile: EsimProfile) -> EsimProfile:
@@ -135,7 +128,7 @@ async def create_link(
             f" to {int(MAX_EXPIRY.total_seconds())} (90 days).",
         )
     profile, record = await find_esim(context, iccid)
-    install = install_services(context.services)
+    install = context.services.install
     wait = await install.creation_limiter.take(f"principal:{context.principal.id}")
     if wait > 0:
         raise RateLimited(wait)
@@ -154,12 +147,12 @@ async def links_of(context: Context, profile: EsimProfile, owner: str | None) ->
     """The eSIM's install links (owner and operators; nobody else sees any)."""
     if not context.principal.may_see_credentials(owner):
         return []
-    links = await install_services(context.services).links.for_iccid(profile.iccid)
+    links = await context.services.install.links.for_iccid(profile.iccid)
     return [link for link in links if link.provider is profile.provider]
 
 
 async def revoke_link(context: Context, link_id: str) -> InstallLink:
-    store = install_services(context.services).links
+    store = context.services.install.links
     link = await store.get(link_id.strip()) if link_id.strip() else None
     if link is None or not context.principal.can_see(link.owner):
         raise ResourceNotFound("No install link with this id.")

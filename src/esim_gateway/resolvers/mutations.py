@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from esim_gateway.context import Context
+from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.errors import (
     IdempotencyConflict,
     InvalidInput,
@@ -22,7 +23,6 @@ from esim_gateway.errors import (
     UnsupportedOperation,
 )
 from esim_gateway.ledger.repository import NewOrder, OrderRecord, Step, request_hash
-from esim_gateway.providers.base import OrderState, ProviderName
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
 from esim_gateway.resolvers.quotes import check_quote, parse_quote_id, quote_payload

@@ -6,15 +6,9 @@ import uuid
 from collections.abc import Sequence
 
 from esim_gateway.context import Context
+from esim_gateway.domain import EsimProfile, OrderLine, OrderState, ProviderName, ProviderOrder
 from esim_gateway.errors import GatewayError, InvalidInput, ProviderFailure, ResourceNotFound
 from esim_gateway.ledger.repository import OrderRecord, Page
-from esim_gateway.providers.base import (
-    EsimProfile,
-    OrderLine,
-    OrderState,
-    ProviderName,
-    ProviderOrder,
-)
 
 __all__ = [
     "details_failure",
@@ -136,7 +130,7 @@ async def order_lines(
     result = await _provider_order_or_failure(context, record)
     if result is None or isinstance(result, Exception):
         return _ledger_lines(record)
-    from esim_gateway.providers.base import ProviderOrder
+    from esim_gateway.domain import ProviderOrder
 
     assert isinstance(result, ProviderOrder)
     if result.esims_included or record.kind == "topup" or not with_esims:

@@ -45,6 +45,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from esim_gateway.domain import (
+    OrderLineRequest,
+    OrderState,
+    PlaceOrder,
+    ProviderName,
+    ProviderOrder,
+    TopupRequest,
+)
 from esim_gateway.errors import (
     DuplicateReference,
     NotFound,
@@ -53,14 +61,6 @@ from esim_gateway.errors import (
     ProviderUnavailable,
 )
 from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
-from esim_gateway.providers.base import (
-    OrderLineRequest,
-    OrderState,
-    PlaceOrder,
-    ProviderName,
-    ProviderOrder,
-    TopupRequest,
-)
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["PurchaseDriver", "PurchaseOutcome"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.catalog import Catalog
+from esim_gateway.domain import CatalogPackage, Money, ProviderName
 from esim_gateway.errors import (
     InvalidInput,
     PriceChanged,
@@ -27,7 +28,6 @@ from esim_gateway.errors import (
     ResourceNotFound,
 )
 from esim_gateway.ledger.repository import QuoteRecord
-from esim_gateway.providers.base import CatalogPackage, Money, ProviderName
 
 __all__ = [
     "LineCapabilities",

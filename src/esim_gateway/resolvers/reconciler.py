@@ -11,8 +11,8 @@ import logging
 import random
 from typing import Protocol
 
-from esim_gateway.background import BackgroundLoop
 from esim_gateway.ledger.repository import Ledger
+from esim_gateway.ops.background import BackgroundLoop
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 
 __all__ = ["PendingEvents", "Reconciler"]

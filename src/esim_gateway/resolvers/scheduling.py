@@ -15,13 +15,13 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from esim_gateway.background import periodic
 from esim_gateway.config import Settings
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.catalog import Catalog
+from esim_gateway.domain import OrderState
 from esim_gateway.errors import InvalidInput
 from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
-from esim_gateway.providers.base import OrderState
+from esim_gateway.ops.background import periodic
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.quotes import moved_price
 

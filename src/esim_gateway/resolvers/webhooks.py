@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from esim_gateway.context import Context
+from esim_gateway.domain import EVENT_TYPES
 from esim_gateway.errors import Forbidden, InvalidInput, ResourceNotFound, UnknownEvent
 from esim_gateway.ledger.outbox import DeliveryPage, DeliveryRecord, DeliveryStatus, EndpointRecord
-from esim_gateway.outbound.events import EVENT_TYPES
 from esim_gateway.outbound.urls import UrlPolicy
 
 __all__ = [
@@ -36,8 +36,7 @@ def _require_operator(context: Context) -> None:
 
 
 def _policy(context: Context) -> UrlPolicy:
-    policy: UrlPolicy = context.services.extras["webhook_policy"]
-    return policy
+    return context.services.webhook_policy
 
 
 async def create_endpoint(
@@ -111,7 +110,5 @@ async def redeliver(context: Context, delivery_id: str) -> DeliveryRecord:
     record = await context.ledger.outbound.redeliver(number)
     if record is None:
         raise ResourceNotFound("No webhook delivery with this id.")
-    dispatcher = context.services.extras.get("webhook_dispatcher")
-    if dispatcher is not None:
-        dispatcher.wake()
+    context.services.webhook_dispatcher.wake()
     return record

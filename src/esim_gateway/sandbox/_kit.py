@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from esim_gateway.replay import replay_body
+from esim_gateway.http.replay import replay_body
 
 __all__ = [
     "BearerAuth",

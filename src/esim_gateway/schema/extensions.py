@@ -15,7 +15,7 @@ import structlog
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from esim_gateway.tracing import Tracing
+from esim_gateway.ops.tracing import Tracing
 
 __all__ = ["OperationObserver", "counted_execution", "operation_span"]
 
@@ -24,7 +24,7 @@ __all__ = ["OperationObserver", "counted_execution", "operation_span"]
 def operation_span(context: ExecutionContext) -> Iterator[None]:
     """The operation's trace span (when tracing is on), named and marked once it ended."""
     services = getattr(context.context, "services", None)
-    tracing = services.extras.get("tracing") if services is not None else None
+    tracing = services.tracing if services is not None else None
     if not isinstance(tracing, Tracing) or not tracing.enabled:
         yield
         return
@@ -61,7 +61,7 @@ def counted_execution(context: ExecutionContext) -> Iterator[None]:
     result = context.result
     outcome = "error" if result is not None and result.errors else "ok"
     services = getattr(request_context, "services", None)
-    metrics = services.extras.get("metrics") if services is not None else None
+    metrics = services.metrics if services is not None else None
     if metrics is not None:
         metrics.count_operation(name, outcome)
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import strawberry
 
+from esim_gateway import domain
 from esim_gateway.context import Context
-from esim_gateway.providers import base
 from esim_gateway.resolvers import quotes
 from esim_gateway.schema.enums import Provider
 from esim_gateway.schema.types import Money, Package, package_from
@@ -71,12 +71,12 @@ class OrderQuote:
     )
 
 
-def _money(value: base.Money | None) -> Money | None:
+def _money(value: domain.Money | None) -> Money | None:
     return Money(amount=value.amount, currency=value.currency) if value is not None else None
 
 
 def _priced(
-    context: Context, provider: base.ProviderName, price: base.Money | None
+    context: Context, provider: domain.ProviderName, price: domain.Money | None
 ) -> tuple[Money | None, Money | None, Money | None]:
     """The price, its USD value, and its retail price (when a markup is set)."""
     if price is None:
@@ -91,7 +91,7 @@ def _priced(
     )
 
 
-def _line(context: Context, provider: base.ProviderName, line: quotes.QuotedLine) -> QuoteLine:
+def _line(context: Context, provider: domain.ProviderName, line: quotes.QuotedLine) -> QuoteLine:
     package = line.package
     unit, unit_usd, retail_unit = _priced(context, provider, line.unit_price)
     total, total_usd, _ = _priced(context, provider, line.total)

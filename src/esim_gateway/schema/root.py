@@ -12,7 +12,7 @@ from strawberry.types import Info
 
 from esim_gateway import errors
 from esim_gateway.context import Context
-from esim_gateway.providers.base import DestinationKind, OrderState, ProviderName
+from esim_gateway.domain import DestinationKind, OrderState, ProviderName
 from esim_gateway.resolvers import after_sale, mutations
 from esim_gateway.resolvers import catalog as catalog_resolvers
 from esim_gateway.resolvers import esims as esim_resolvers

@@ -11,11 +11,10 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
-from esim_gateway import errors
+from esim_gateway import domain, errors
 from esim_gateway.context import Context
-from esim_gateway.currency import canonical_amount
 from esim_gateway.ledger.repository import OrderEvent, OrderRecord
-from esim_gateway.providers import base
+from esim_gateway.pricing.currency import canonical_amount
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers import orders as order_resolvers
 from esim_gateway.schema import install as install_schema
@@ -45,7 +44,7 @@ class Money:
         self.amount = canonical_amount(self.amount, self.currency)
 
     @classmethod
-    def from_base(cls, money: base.Money | None) -> Money | None:
+    def from_base(cls, money: domain.Money | None) -> Money | None:
         return cls(amount=money.amount, currency=money.currency) if money else None
 
 
@@ -69,7 +68,7 @@ class EsimUsage:
     plan_end: datetime | None
 
     @classmethod
-    def from_base(cls, usage: base.EsimUsage) -> EsimUsage:
+    def from_base(cls, usage: domain.EsimUsage) -> EsimUsage:
         return cls(
             iccid=usage.iccid,
             status=usage.status,
@@ -109,7 +108,7 @@ def _owner_only(name: str) -> Any:
 
 @strawberry.type(description="An eSIM and what a traveller needs to install it.")
 class Esim(relay.Node):
-    profile: strawberry.Private[base.EsimProfile]
+    profile: strawberry.Private[domain.EsimProfile]
     owner: strawberry.Private[str | None]
 
     # The global id is "Esim:<ICCID>": an ICCID names one SIM for its whole life, so the
@@ -220,7 +219,7 @@ class Esim(relay.Node):
         return EsimUsage.from_base(usage)
 
 
-def esim_from(profile: base.EsimProfile, owner: str | None) -> Esim:
+def esim_from(profile: domain.EsimProfile, owner: str | None) -> Esim:
     return Esim(profile=profile, owner=owner)
 
 
@@ -231,7 +230,7 @@ def _unit_price(root: OrderItem) -> Money | None:
 
 @strawberry.type(description="One ordered package and its eSIMs.")
 class OrderItem:
-    line: strawberry.Private[base.OrderLine]
+    line: strawberry.Private[domain.OrderLine]
     record: strawberry.Private[OrderRecord]
     id: strawberry.ID
     package_id: str = strawberry.field(description="Roamify packageId or SimplifyTrip sku.")
@@ -244,7 +243,7 @@ class OrderItem:
     @strawberry.field(description="This item's eSIMs (read only when asked for).")
     async def esims(self, info: GInfo) -> list[Esim]:
         if self.line.esims or not self.line.esim_ids:
-            profiles: Sequence[base.EsimProfile] = self.line.esims
+            profiles: Sequence[domain.EsimProfile] = self.line.esims
         else:
             wanted = set(self.line.esim_ids)
             profiles = [
@@ -451,7 +450,7 @@ class Package(relay.Node):
     # The same ID relay.Node's resolver would give, as an attribute: that resolver is a
     # tenth of a catalog page's execution time.
     id: relay.GlobalID = strawberry.field(description="The Globally Unique ID of this object")
-    package: strawberry.Private[base.CatalogPackage]
+    package: strawberry.Private[domain.CatalogPackage]
     provider: Provider
     package_id: str = strawberry.field(
         description="Roamify packageId or SimplifyTrip sku: use it in orders."
@@ -521,11 +520,11 @@ class Package(relay.Node):
 #: Packages already built, by id() of their catalog package: pages of the same destinations
 #: are served again and again from one snapshot. The entry keeps its catalog package alive
 #: and is used only for that very object at the same USD price, so it is never stale.
-_BUILT_PACKAGES: dict[int, tuple[base.CatalogPackage, Decimal | None, Package]] = {}
+_BUILT_PACKAGES: dict[int, tuple[domain.CatalogPackage, Decimal | None, Package]] = {}
 _BUILT_PACKAGES_MAX = 4096
 
 
-def package_from(package: base.CatalogPackage, context: Context) -> Package:
+def package_from(package: domain.CatalogPackage, context: Context) -> Package:
     usd = context.services.prices.usd(package.price)
     hit = _BUILT_PACKAGES.get(id(package))
     if hit is not None and hit[0] is package and hit[1] == usd:
@@ -537,7 +536,7 @@ def package_from(package: base.CatalogPackage, context: Context) -> Package:
     return built
 
 
-def _build_package(package: base.CatalogPackage, usd: Decimal | None) -> Package:
+def _build_package(package: domain.CatalogPackage, usd: Decimal | None) -> Package:
     from esim_gateway.resolvers import catalog
 
     key = catalog.package_key(package)
@@ -640,8 +639,8 @@ class Refund:
     created_at: datetime | None
 
     @classmethod
-    def from_record(cls, r: base.RefundRecord) -> Refund:
-        def money(m: base.Money) -> Money:
+    def from_record(cls, r: domain.RefundRecord) -> Refund:
+        def money(m: domain.Money) -> Money:
             return Money(amount=m.amount, currency=m.currency)
 
         return cls(

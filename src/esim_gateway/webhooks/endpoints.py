@@ -22,7 +22,6 @@ from esim_gateway.context import Services
 from esim_gateway.ledger.repository import StoredEvent
 from esim_gateway.signatures import verify_roamify_signature, verify_simplifytrip_signature
 from esim_gateway.webhooks.parsing import MalformedEvent, parse_roamify, parse_simplifytrip
-from esim_gateway.webhooks.processing import EventProcessor
 
 __all__ = ["MAX_BODY", "webhook_routes"]
 
@@ -64,7 +63,7 @@ def _error(status: int, message: str) -> Response:
 
 
 async def _accept(services: Services, event: StoredEvent) -> Response:
-    processor: EventProcessor = services.extras["webhooks"]
+    processor = services.webhooks
     try:
         fresh = await services.ledger.store_event(event)
     except Exception:  # our database failed: 503 so the provider delivers again
@@ -125,7 +124,7 @@ def _counted(
     async def endpoint(request: Request) -> Response:
         response = await handler(request)
         services: Services | None = getattr(request.app.state, "services", None)
-        metrics = services.extras.get("metrics") if services is not None else None
+        metrics = services.metrics if services is not None else None
         if metrics is not None:
             metrics.webhooks.labels(provider, str(response.status_code)).inc()
         return response

@@ -26,10 +26,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from esim_gateway.errors import NotFound, UnsupportedOperation
-from esim_gateway.providers.base import (
+from esim_gateway.domain import (
     Balance,
-    Capabilities,
     CatalogPackage,
     DestinationKind,
     EsimProfile,
@@ -44,6 +42,9 @@ from esim_gateway.providers.base import (
     TopupRequest,
     install_links,
 )
+from esim_gateway.errors import NotFound, UnsupportedOperation
+from esim_gateway.ops.slices import map_in_slices
+from esim_gateway.providers.base import Capabilities
 from esim_gateway.providers.roamify.client import RoamifyClient
 from esim_gateway.providers.roamify.models import (
     RoamifyEsim,
@@ -52,7 +53,6 @@ from esim_gateway.providers.roamify.models import (
     RoamifyTopupPackage,
     RoamifyUsage,
 )
-from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "ROAMIFY_CAPABILITIES",

@@ -24,10 +24,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from esim_gateway.errors import DuplicateReference, NotFound, ProviderError
-from esim_gateway.providers.base import (
+from esim_gateway.domain import (
     Balance,
-    Capabilities,
     CatalogPackage,
     DestinationKind,
     EsimProfile,
@@ -42,6 +40,9 @@ from esim_gateway.providers.base import (
     TopupRequest,
     install_links,
 )
+from esim_gateway.errors import DuplicateReference, NotFound, ProviderError
+from esim_gateway.ops.slices import map_in_slices
+from esim_gateway.providers.base import Capabilities
 from esim_gateway.providers.simplifytrip.client import PROVIDER, ReturnLine, SimplifyTripClient
 from esim_gateway.providers.simplifytrip.models import (
     STCancelledOrder,
@@ -54,7 +55,6 @@ from esim_gateway.providers.simplifytrip.models import (
     STReturnRequest,
     STVariation,
 )
-from esim_gateway.slices import map_in_slices
 
 __all__ = [
     "CURRENCY",

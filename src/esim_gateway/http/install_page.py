@@ -32,12 +32,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from esim_gateway.auth import Principal
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.dataloaders.loaders import build_loaders
+from esim_gateway.domain import EsimProfile, EsimUsage
 from esim_gateway.errors import GatewayError, NotFound, ResourceNotFound
-from esim_gateway.forwarded import client_address
+from esim_gateway.http.auth import Principal
 from esim_gateway.install.instructions import (
     Guide,
     Method,
@@ -48,10 +48,9 @@ from esim_gateway.install.instructions import (
     negotiate_language,
 )
 from esim_gateway.install.links import LinkState
-from esim_gateway.providers.base import EsimProfile, EsimUsage
-from esim_gateway.ratelimit import retry_after_header
+from esim_gateway.ops.forwarded import client_address
+from esim_gateway.ops.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers
-from esim_gateway.resolvers.install import install_services
 
 __all__ = ["content_security_policy", "install_routes", "platform_of"]
 
@@ -439,7 +438,7 @@ async def _read_esim(services: Services, owner: str, iccid: str) -> _Visit:
 async def install_page(request: Request) -> Response:
     services: Services = request.app.state.services
     settings = services.settings
-    install = install_services(services)
+    install = services.install
     language = negotiate_language(request.headers.get("accept-language"))
     wait = await install.page_limiter.take(f"ip:{client_address(request.scope)}")
     if wait > 0:

@@ -5,7 +5,7 @@ sub-response and a Starlette Response, and ran a dozen overridable hooks around
 `schema.execute` (issue 12: ~300-600 us per request between the socket and the schema).
 This endpoint does the same work once, in order, and answers an `Answer` (status, headers,
 body) that its caller sends as two ASGI messages. WebSocket subscriptions and the GraphiQL
-page stay on Strawberry's view (`esim_gateway.view`).
+page stay on Strawberry's view (`esim_gateway.http.view`).
 
 What a request goes through, and its answer when refused (in the negotiated media type,
 `private, no-store`, `Vary: Accept`):
@@ -18,7 +18,7 @@ What a request goes through, and its answer when refused (in the negotiated medi
 3. Within the request deadline (504): GET or POST only (405), the JSON (400), batching
    rules, persisted documents, execution with the operation types the method allows (a
    mutation over GET is a 405 naming POST), the GraphQL-over-HTTP status codes, and HTTP
-   caching of public catalog reads (`esim_gateway.httpcache`).
+   caching of public catalog reads (`esim_gateway.http.caching`).
 """
 
 from __future__ import annotations
@@ -43,13 +43,22 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from esim_gateway.auth import Principal
 from esim_gateway.config import Settings
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.errors import Unauthenticated
-from esim_gateway.forwarded import client_address
-from esim_gateway.graphql_http import (
+from esim_gateway.http.auth import Principal
+from esim_gateway.http.caching import (
+    NO_STORE,
+    BadIfNoneMatch,
+    entity_tag,
+    is_public_query,
+    matches,
+    parse_if_none_match,
+    public_cache_control,
+)
+from esim_gateway.http.persisted import PersistedDocuments, PersistedRefusal
+from esim_gateway.http.protocol import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     PROTOCOL_REPLIES,
@@ -61,23 +70,14 @@ from esim_gateway.graphql_http import (
     parse_operation,
     parsed_document,
 )
-from esim_gateway.httpcache import (
-    NO_STORE,
-    BadIfNoneMatch,
-    entity_tag,
-    is_public_query,
-    matches,
-    parse_if_none_match,
-    public_cache_control,
-)
-from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
-from esim_gateway.ratelimit import (
+from esim_gateway.http.replay import replay_body
+from esim_gateway.ops.forwarded import client_address
+from esim_gateway.ops.ratelimit import (
     FailedAuthentications,
     Limiter,
     TooManyFailures,
     retry_after_header,
 )
-from esim_gateway.replay import replay_body
 from esim_gateway.schema.limits import document_cost
 
 if TYPE_CHECKING:
@@ -527,7 +527,7 @@ class GraphQLEndpoint:
         return max(0.0, min(lives, default=0.0))
 
     def _observe_batch(self, loader: str, size: int) -> None:
-        metrics = self.services.extras.get("metrics") if self.services else None
+        metrics = self.services.metrics if self.services else None
         if metrics is not None:
             metrics.loader_batch.labels(loader).observe(size)
 

@@ -1,6 +1,6 @@
 """The gateway's GraphQL view: Strawberry's ASGI view, with our authentication and context.
 
-HTTP requests (GET and POST) are answered by `esim_gateway.graphql_endpoint` in one
+HTTP requests (GET and POST) are answered by `esim_gateway.http.endpoint` in one
 straight path; this view keeps what is Strawberry's: WebSocket subscriptions
 (graphql-transport-ws, trusted documents only when so configured) and the GraphiQL page.
 """
@@ -26,14 +26,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from esim_gateway.auth import Principal
 from esim_gateway.config import Role, Settings
 from esim_gateway.context import Context, Services
 from esim_gateway.errors import Unauthenticated
-from esim_gateway.forwarded import client_address
-from esim_gateway.graphql_endpoint import CSRF_HEADERS, MAX_BODY, GraphQLEndpoint
-from esim_gateway.persisted import PersistedDocuments, PersistedRefusal
-from esim_gateway.ratelimit import (
+from esim_gateway.http.auth import Principal
+from esim_gateway.http.endpoint import CSRF_HEADERS, MAX_BODY, GraphQLEndpoint
+from esim_gateway.http.persisted import PersistedDocuments, PersistedRefusal
+from esim_gateway.ops.forwarded import client_address
+from esim_gateway.ops.ratelimit import (
     FailedAuthentications,
     Limiter,
     RateLimiter,
@@ -188,7 +188,7 @@ class _TrustedOnlyTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """The gateway's GraphQL view: HTTP requests go to `GraphQLEndpoint` (one straight
-    path, see `esim_gateway.graphql_endpoint`); WebSocket subscriptions and the GraphiQL
+    path, see `esim_gateway.http.endpoint`); WebSocket subscriptions and the GraphiQL
     page are Strawberry's, with our authentication and context."""
 
     def __init__(
@@ -293,7 +293,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        from esim_gateway.graphiql import graphiql_assets_dir, graphiql_csp, graphiql_html
+        from esim_gateway.http.graphiql import graphiql_assets_dir, graphiql_csp, graphiql_html
 
         assets_url = "/graphiql-assets" if graphiql_assets_dir() is not None else None
         return HTMLResponse(

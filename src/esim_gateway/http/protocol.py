@@ -18,7 +18,7 @@ from graphql import DocumentNode, GraphQLError, parse
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from esim_gateway.persisted import PersistedRefusal
+from esim_gateway.http.persisted import PersistedRefusal
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",

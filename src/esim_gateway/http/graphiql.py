@@ -156,7 +156,7 @@ def graphiql_assets_dir(root: Path | None = None) -> Path | None:
     else:
         candidates = [
             Path.cwd() / "var" / "graphiql",
-            Path(__file__).resolve().parents[2] / "var" / "graphiql",
+            Path(__file__).resolve().parents[3] / "var" / "graphiql",
         ]
     for folder in candidates:
         if _valid_assets(folder):

@@ -7,7 +7,7 @@ ExceptionMiddleware, the Router's route matching and the Route's method check co
 (`RequestAccounting.serve`: request id, metrics, the access line) and the same plain 500
 on an unexpected exception; everything else - WebSockets, other methods on /graphql (the
 Route's 405), the other routes, an app under a root path - takes Starlette's way. Both
-ways see the client address settled first, behind trusted proxies (`esim_gateway.forwarded`).
+ways see the client address settled first, behind trusted proxies (`esim_gateway.ops.forwarded`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from esim_gateway.forwarded import behind_proxies
-from esim_gateway.observability import RequestAccounting
+from esim_gateway.ops.forwarded import behind_proxies
+from esim_gateway.ops.requests import RequestAccounting
 
 __all__ = ["GRAPHQL_PATH", "GatewayApp"]
 

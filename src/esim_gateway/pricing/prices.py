@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 from esim_gateway.config import Markup
-from esim_gateway.currency import minor_unit
-from esim_gateway.providers.base import Money, ProviderName
+from esim_gateway.domain import Money, ProviderName
+from esim_gateway.pricing.currency import minor_unit
 
 __all__ = ["Prices", "Rate"]
 
