@@ -3,7 +3,7 @@
 A message is written by `enqueue` inside the caller's transaction (the order update that
 moved the state, or the once-only mark of `emit`), together with one delivery row per
 endpoint subscribed to its event at that moment. Nothing is sent here: the dispatcher
-(`esim_gateway.outbound.dispatcher`) claims due deliveries and records each attempt.
+(`outbound.dispatcher`, above the ledger) claims due deliveries and records each attempt.
 
 Order per subject: a delivery is only due when no earlier delivery of the same subject
 to the same endpoint is still pending (in flight counts as pending), so a receiver sees
@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from esim_gateway.ledger.outbound_events import ORDER_EVENTS, envelope, order_global_id
 from esim_gateway.ledger.tables import (
     EsimRow,
     OrderRow,
@@ -37,8 +38,6 @@ from esim_gateway.ledger.tables import (
     OutboundMarkRow,
     OutboundMessageRow,
 )
-from esim_gateway.outbound.events import ORDER_EVENTS, envelope, order_global_id
-from esim_gateway.outbound.signing import new_secret
 from esim_gateway.providers.base import ProviderName
 
 __all__ = [
@@ -256,7 +255,13 @@ class OutboundStore:
     # -- endpoints ------------------------------------------------------------------
 
     async def create_endpoint(
-        self, url: str, events: tuple[str, ...], description: str | None, created_by: str
+        self,
+        url: str,
+        events: tuple[str, ...],
+        description: str | None,
+        created_by: str,
+        *,
+        secret: str,
     ) -> EndpointRecord:
         now = _now()
         row = OutboundEndpointRow(
@@ -264,7 +269,7 @@ class OutboundStore:
             url=url,
             events=list(events),
             description=description,
-            secret=new_secret(),
+            secret=secret,
             enabled=True,
             created_by=created_by,
             created_at=now,
@@ -299,9 +304,9 @@ class OutboundStore:
             row.updated_at = _now()
             return EndpointRecord.from_row(row)
 
-    async def rotate_secret(self, endpoint_id: str) -> EndpointRecord | None:
-        """A new secret; the old one is still signed with for `ROTATION_GRACE`, so a
-        receiver can switch without losing a delivery."""
+    async def rotate_secret(self, endpoint_id: str, secret: str) -> EndpointRecord | None:
+        """`secret` in place of the current one, which is still signed with for
+        `ROTATION_GRACE`, so a receiver can switch without losing a delivery."""
         now = _now()
         async with self._sessions.begin() as session:
             row = await session.get(OutboundEndpointRow, endpoint_id, with_for_update=True)
@@ -309,7 +314,7 @@ class OutboundStore:
                 return None
             row.previous_secret = row.secret
             row.previous_expires = now + ROTATION_GRACE
-            row.secret = new_secret()
+            row.secret = secret
             row.updated_at = now
             return EndpointRecord.from_row(row)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from esim_gateway.background import BackgroundLoop
 from esim_gateway.errors import GatewayError
+from esim_gateway.ledger.outbound_events import ESIM_EXPIRING, ESIM_USAGE_THRESHOLD, order_global_id
 from esim_gateway.ledger.outbox import OutboundStore
-from esim_gateway.outbound.events import ESIM_EXPIRING, ESIM_USAGE_THRESHOLD, order_global_id
 from esim_gateway.providers.base import EsimUsage, ProviderName
 from esim_gateway.providers.registry import Providers
 

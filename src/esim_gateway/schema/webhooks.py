@@ -14,13 +14,13 @@ import strawberry
 from strawberry.types import Info
 
 from esim_gateway.context import Context
+from esim_gateway.ledger.outbound_events import order_global_id
 from esim_gateway.ledger.outbox import (
     DeliveryRecord,
     DeliveryStatus,
     EndpointRecord,
     encode_delivery_cursor,
 )
-from esim_gateway.outbound.events import order_global_id
 from esim_gateway.resolvers import webhooks as resolvers
 from esim_gateway.schema.errors import (
     ForbiddenError,

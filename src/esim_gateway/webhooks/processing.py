@@ -12,10 +12,10 @@ import hashlib
 import logging
 
 from esim_gateway.errors import GatewayError
+from esim_gateway.ledger.outbound_events import PROVIDER_BALANCE_LOW
 from esim_gateway.ledger.repository import Ledger, StoredEvent
 from esim_gateway.live import LocalBroker
 from esim_gateway.outbound.esim_watch import EsimAnnouncer
-from esim_gateway.outbound.events import PROVIDER_BALANCE_LOW
 from esim_gateway.providers.base import ProviderName
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.webhooks.parsing import roamify_usage
