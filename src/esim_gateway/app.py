@@ -486,7 +486,9 @@ def create_app(
                 metrics.circuit_open.labels(name.value).set(
                     0 if breaker.state.value == "closed" else 1
                 )
-            metrics.reconciler_backlog.set(len(await services.ledger.unsettled(limit=10_000)))
+            metrics.reconciler_backlog.set(
+                len(await services.ledger.orders.unsettled(limit=10_000))
+            )
             metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -115,7 +115,7 @@ async def test_replicas_share_one_bucket_in_redis(redis_url: str) -> None:
 async def test_shutdown_lets_an_in_flight_purchase_finish(
     gateway_factory: GatewayFactory,
 ) -> None:
-    from esim_gateway.ledger.repository import Step
+    from esim_gateway.ledger.orders import Step
 
     async with gateway_factory(order_deadline=0.1) as gw:
         gw.roamify.control.faults.arm("POST", "/api/esim/order", latency=0.5)
@@ -124,6 +124,6 @@ async def test_shutdown_lets_an_in_flight_purchase_finish(
         sandboxes = gw.sandboxes
     # the app has stopped: its driver was given time to finish the purchase
     async with gateway_factory(sandboxes=sandboxes) as again:
-        record = await again.ledger.by_key("sandbox-demo", "during-shutdown")
+        record = await again.ledger.orders.by_key("sandbox-demo", "during-shutdown")
         assert record is not None and record.step is Step.SETTLED
         assert sandboxes.roamify.control.calls.count("POST", "/api/esim/order") == 1

@@ -18,8 +18,8 @@ from esim_gateway.install.instructions import (
     split_lpa,
     supported_language,
 )
-from esim_gateway.install.links import TOKEN_SHAPE, new_token, token_digest
 from esim_gateway.install.page import PAGE_TEXTS, content_security_policy, platform_of
+from esim_gateway.ledger.install_links import TOKEN_SHAPE, new_token, token_digest
 from esim_gateway.providers.base import EsimProfile, ProviderName, install_links
 
 LPA = "LPA:1$smdp.example.com$K2-ABCDEF-123456"

@@ -46,7 +46,7 @@ from esim_gateway.install.instructions import (
     build_guide,
     negotiate_language,
 )
-from esim_gateway.install.links import LinkState
+from esim_gateway.ledger.install_links import LinkState
 from esim_gateway.providers.base import EsimProfile, EsimUsage
 from esim_gateway.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers

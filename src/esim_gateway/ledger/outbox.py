@@ -21,15 +21,16 @@ import base64
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from esim_gateway.ledger.outbound_events import ORDER_EVENTS, envelope, order_global_id
+from esim_gateway.ledger.store import Sessions, by_id, every, utc, utc_now, utc_or_none
 from esim_gateway.ledger.tables import (
     EsimRow,
     OrderRow,
@@ -64,16 +65,6 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "FAILED"
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class EndpointRecord:
     id: str
@@ -99,8 +90,8 @@ class EndpointRecord:
             description=row.description,
             enabled=row.enabled,
             created_by=row.created_by,
-            created_at=_utc(row.created_at) or _now(),
-            updated_at=_utc(row.updated_at) or _now(),
+            created_at=utc(row.created_at),
+            updated_at=utc(row.updated_at),
             secret=row.secret,
         )
 
@@ -132,12 +123,12 @@ class DeliveryRecord:
             endpoint_id=row.endpoint_id,
             status=DeliveryStatus(row.status),
             attempts=row.attempts,
-            next_attempt_at=_utc(row.next_attempt_at),
-            last_attempt_at=_utc(row.last_attempt_at),
+            next_attempt_at=utc_or_none(row.next_attempt_at),
+            last_attempt_at=utc_or_none(row.last_attempt_at),
             last_status_code=row.last_status_code,
             last_error=row.last_error,
-            delivered_at=_utc(row.delivered_at),
-            created_at=_utc(row.created_at) or _now(),
+            delivered_at=utc_or_none(row.delivered_at),
+            created_at=utc(row.created_at),
             payload=dict(message.payload),
         )
 
@@ -249,7 +240,7 @@ async def enqueue_order_event(
 
 
 class OutboundStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     # -- endpoints ------------------------------------------------------------------
@@ -263,7 +254,7 @@ class OutboundStore:
         *,
         secret: str,
     ) -> EndpointRecord:
-        now = _now()
+        now = utc_now()
         row = OutboundEndpointRow(
             id=str(uuid.uuid4()),
             url=url,
@@ -280,20 +271,18 @@ class OutboundStore:
         return EndpointRecord.from_row(row)
 
     async def endpoints(self) -> list[EndpointRecord]:
-        async with self._sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboundEndpointRow).order_by(
-                        OutboundEndpointRow.created_at, OutboundEndpointRow.id
-                    )
-                )
-            ).all()
-            return [EndpointRecord.from_row(r) for r in rows]
+        return await every(
+            self._sessions,
+            select(OutboundEndpointRow).order_by(
+                OutboundEndpointRow.created_at, OutboundEndpointRow.id
+            ),
+            EndpointRecord.from_row,
+        )
 
     async def endpoint(self, endpoint_id: str) -> EndpointRecord | None:
-        async with self._sessions() as session:
-            row = await session.get(OutboundEndpointRow, endpoint_id)
-            return EndpointRecord.from_row(row) if row is not None else None
+        return await by_id(
+            self._sessions, OutboundEndpointRow, endpoint_id, EndpointRecord.from_row
+        )
 
     async def set_enabled(self, endpoint_id: str, enabled: bool) -> EndpointRecord | None:
         async with self._sessions.begin() as session:
@@ -301,13 +290,13 @@ class OutboundStore:
             if row is None:
                 return None
             row.enabled = enabled
-            row.updated_at = _now()
+            row.updated_at = utc_now()
             return EndpointRecord.from_row(row)
 
     async def rotate_secret(self, endpoint_id: str, secret: str) -> EndpointRecord | None:
         """`secret` in place of the current one, which is still signed with for
         `ROTATION_GRACE`, so a receiver can switch without losing a delivery."""
-        now = _now()
+        now = utc_now()
         async with self._sessions.begin() as session:
             row = await session.get(OutboundEndpointRow, endpoint_id, with_for_update=True)
             if row is None:
@@ -325,7 +314,7 @@ class OutboundStore:
     ) -> str | None:
         """Write a message in its own transaction. With `once`, at most one message per
         (subject, once) is ever written: the mark and the message commit together."""
-        now = _now()
+        now = utc_now()
         try:
             async with self._sessions.begin() as session:
                 if once is not None:
@@ -339,7 +328,7 @@ class OutboundStore:
         """Write a mark alone; False when it was there already (someone else's turn)."""
         try:
             async with self._sessions.begin() as session:
-                session.add(OutboundMarkRow(subject=subject, mark=mark, created_at=_now()))
+                session.add(OutboundMarkRow(subject=subject, mark=mark, created_at=utc_now()))
             return True
         except IntegrityError:
             return False
@@ -422,7 +411,7 @@ class OutboundStore:
                 if getattr(result, "rowcount", 0) != 1:
                     continue
                 secrets = [endpoint.secret]
-                expires = _utc(endpoint.previous_expires)
+                expires = utc_or_none(endpoint.previous_expires)
                 if endpoint.previous_secret and expires is not None and expires > now:
                     secrets.append(endpoint.previous_secret)
                 claimed.append(
@@ -526,7 +515,7 @@ class OutboundStore:
     async def redeliver(self, delivery_id: int) -> DeliveryRecord | None:
         """Queue a delivery again now, with the same `webhook-id` (receivers dedupe on
         it) and a fresh retry schedule. A pending one is just made due now."""
-        now = _now()
+        now = utc_now()
         async with self._sessions.begin() as session:
             await session.execute(
                 update(OutboundDeliveryRow)
@@ -570,13 +559,3 @@ class OutboundStore:
                 )
             )
             return len(rows)
-
-    async def delete_all(self) -> None:
-        async with self._sessions.begin() as session:
-            for table in (
-                OutboundDeliveryRow,
-                OutboundMessageRow,
-                OutboundMarkRow,
-                OutboundEndpointRow,
-            ):
-                await session.execute(delete(table))

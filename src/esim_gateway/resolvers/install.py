@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from esim_gateway.context import Context, Services
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.install.instructions import Guide, build_guide, supported_language
-from esim_gateway.install.links import InstallLink, InstallLinkStore
+from esim_gateway.ledger.install_links import InstallLink, InstallLinkStore
 from esim_gateway.providers.base import EsimProfile, ShareLink, ShareLinkGateway
 from esim_gateway.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from esim_gateway.resolvers.esims import find_esim
@@ -72,7 +72,7 @@ class InstallServices:
             return RateLimiter(rate, burst)
 
         return cls(
-            links=InstallLinkStore(services.ledger.engine),
+            links=services.ledger.install_links,
             creation_limiter=limiter(per_hour / 3600.0, per_hour, "install-links"),
             page_limiter=limiter(per_minute / 60.0, per_minute, "install-page"),
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from esim_gateway.ledger.repository import StoredEvent
+from esim_gateway.ledger.events import StoredEvent
 from esim_gateway.providers.base import EsimUsage, ProviderName
 
 __all__ = ["MalformedEvent", "parse_roamify", "parse_simplifytrip", "roamify_usage"]
