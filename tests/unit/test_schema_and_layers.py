@@ -106,3 +106,17 @@ def test_the_schema_never_talks_http() -> None:
 def test_errors_sit_below_everything() -> None:
     imported = {m for w, m in _imports(PACKAGE) if w.endswith("src/esim_gateway/errors.py")}
     assert not any(m.startswith(("strawberry", "httpx", "esim_gateway")) for m in imported)
+
+
+def test_the_ledger_imports_nothing_above_it() -> None:
+    # below the ledger: errors and the shared records (providers.base until they move to
+    # domain.py); the outbound event names it writes live in the ledger itself
+    below = (
+        "esim_gateway.ledger",
+        "esim_gateway.errors",
+        "esim_gateway.domain",
+        "esim_gateway.providers.base",
+    )
+    imported = {module for _, module in _imports(PACKAGE / "ledger")}
+    above = sorted(m for m in imported if m.startswith("esim_gateway") and not m.startswith(below))
+    assert above == []
