@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from esim_gateway.ledger.store import Sessions, by_id, utc
+from esim_gateway.ledger.store import Sessions, fetch_by_id, utc
 from esim_gateway.ledger.tables import CatalogSnapshotRow
 from esim_gateway.providers.base import ProviderName
 
@@ -44,4 +44,4 @@ class CatalogStore:
                 )
 
     async def load(self, provider: ProviderName) -> tuple[datetime, list[dict[str, Any]]] | None:
-        return await by_id(self._sessions, CatalogSnapshotRow, provider.value, _snapshot)
+        return await fetch_by_id(self._sessions, CatalogSnapshotRow, provider.value, _snapshot)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from esim_gateway.ledger.store import Sessions, every, first, utc_now
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_first, utc_now
 from esim_gateway.ledger.tables import WebhookEventRow
 from esim_gateway.providers.base import ProviderName
 
@@ -78,7 +78,7 @@ class EventStore:
 
     async def to_process(self, *, limit: int = 100) -> list[StoredEvent]:
         """Deliveries not applied yet: never processed, or waiting for their order."""
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(WebhookEventRow)
             .where(
@@ -93,7 +93,7 @@ class EventStore:
         )
 
     async def get(self, provider: ProviderName, event_key: str) -> StoredEvent | None:
-        return await first(
+        return await fetch_first(
             self._sessions,
             select(WebhookEventRow).where(*_keyed(provider, event_key)),
             StoredEvent.from_row,
@@ -110,7 +110,7 @@ class EventStore:
     async def latest(
         self, provider: ProviderName, event_types: Sequence[str]
     ) -> StoredEvent | None:
-        return await first(
+        return await fetch_first(
             self._sessions,
             select(WebhookEventRow)
             .where(

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from esim_gateway.ledger.store import Sessions, by_id, every, utc, utc_or_none
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_by_id, utc, utc_or_none
 from esim_gateway.ledger.tables import InstallLinkRow
 from esim_gateway.providers.base import ProviderName
 
@@ -128,11 +128,11 @@ class InstallLinkStore:
         return InstallLink.from_row(row)
 
     async def get(self, link_id: str) -> InstallLink | None:
-        return await by_id(self._sessions, InstallLinkRow, link_id, InstallLink.from_row)
+        return await fetch_by_id(self._sessions, InstallLinkRow, link_id, InstallLink.from_row)
 
     async def for_iccid(self, iccid: str) -> list[InstallLink]:
         """Every link of this eSIM, newest first."""
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(InstallLinkRow)
             .where(InstallLinkRow.iccid == iccid)

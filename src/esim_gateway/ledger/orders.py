@@ -34,9 +34,9 @@ from esim_gateway.ledger.outbox import enqueue_order_event
 from esim_gateway.ledger.store import (
     ChangeListener,
     Sessions,
-    by_id,
-    every,
-    first,
+    fetch_all,
+    fetch_by_id,
+    fetch_first,
     utc,
     utc_now,
     utc_or_none,
@@ -536,7 +536,7 @@ class OrderStore:
         return True
 
     async def duplicates(self, order_id: str) -> list[DuplicatePurchase]:
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(DuplicatePurchaseRow)
             .where(DuplicatePurchaseRow.order_id == order_id)
@@ -547,7 +547,7 @@ class OrderStore:
     # -- reading ------------------------------------------------------------------
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        return await by_id(self._sessions, OrderRow, order_id, OrderRecord.from_row)
+        return await fetch_by_id(self._sessions, OrderRow, order_id, OrderRecord.from_row)
 
     def cached(self, order_id: str, now: float | None = None) -> OrderRecord | None:
         """The order from the read cache while it is fresh, else None (no I/O)."""
@@ -579,7 +579,7 @@ class OrderStore:
         return found
 
     async def _one(self, query: Select[OrderRow]) -> OrderRecord | None:
-        return await first(self._sessions, query, OrderRecord.from_row)
+        return await fetch_first(self._sessions, query, OrderRecord.from_row)
 
     async def by_key(self, owner: str, idempotency_key: str) -> OrderRecord | None:
         return await self._one(
@@ -615,7 +615,7 @@ class OrderStore:
         )
 
     async def history(self, order_id: str) -> list[OrderEvent]:
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(OrderEventRow)
             .where(OrderEventRow.order_id == order_id)
@@ -709,7 +709,7 @@ class OrderStore:
     async def unsettled(self, *, limit: int = 100, older_than: float = 0.0) -> list[OrderRecord]:
         """Orders whose purchase is not finished on our side, oldest first."""
         cutoff = utc_now() - timedelta(seconds=older_than)
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(OrderRow)
             .where(OrderRow.step.in_(_UNSETTLED), OrderRow.updated_at <= cutoff)

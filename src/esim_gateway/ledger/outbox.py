@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from esim_gateway.ledger.outbound_events import ORDER_EVENTS, envelope, order_global_id
-from esim_gateway.ledger.store import Sessions, by_id, every, utc, utc_now, utc_or_none
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_by_id, utc, utc_now, utc_or_none
 from esim_gateway.ledger.tables import (
     EsimRow,
     OrderRow,
@@ -271,7 +271,7 @@ class OutboundStore:
         return EndpointRecord.from_row(row)
 
     async def endpoints(self) -> list[EndpointRecord]:
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(OutboundEndpointRow).order_by(
                 OutboundEndpointRow.created_at, OutboundEndpointRow.id
@@ -280,7 +280,7 @@ class OutboundStore:
         )
 
     async def endpoint(self, endpoint_id: str) -> EndpointRecord | None:
-        return await by_id(
+        return await fetch_by_id(
             self._sessions, OutboundEndpointRow, endpoint_id, EndpointRecord.from_row
         )
 

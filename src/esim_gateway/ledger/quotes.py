@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from esim_gateway.ledger.orders import OrderRecord, OrderStore, Step
-from esim_gateway.ledger.store import Sessions, by_id, every, utc, utc_now
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_by_id, utc, utc_now
 from esim_gateway.ledger.tables import OrderRow, QuoteRow
 from esim_gateway.providers.base import Money, OrderState, ProviderName
 
@@ -87,7 +87,7 @@ class QuoteStore:
             )
 
     async def get(self, quote_id: str) -> QuoteRecord | None:
-        return await by_id(self._sessions, QuoteRow, quote_id, QuoteRecord.from_row)
+        return await fetch_by_id(self._sessions, QuoteRow, quote_id, QuoteRecord.from_row)
 
     # -- scheduled orders ---------------------------------------------------------------
 
@@ -95,7 +95,7 @@ class QuoteStore:
         self, *, now: datetime | None = None, limit: int = 50
     ) -> list[OrderRecord]:
         """Scheduled orders whose time has come by `now`, earliest first (not claimed)."""
-        return await every(
+        return await fetch_all(
             self._sessions,
             select(OrderRow)
             .where(

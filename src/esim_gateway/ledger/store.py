@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 __all__ = [
     "ChangeListener",
     "Sessions",
-    "by_id",
-    "every",
-    "first",
+    "fetch_all",
+    "fetch_by_id",
+    "fetch_first",
     "sessions_for",
     "utc",
     "utc_now",
@@ -53,20 +53,20 @@ def utc_or_none(value: datetime | None) -> datetime | None:
     return utc(value) if value is not None else None
 
 
-async def first(sessions: Sessions, query: Select[R], convert: Callable[[R], T]) -> T | None:
+async def fetch_first(sessions: Sessions, query: Select[R], convert: Callable[[R], T]) -> T | None:
     """The first row `query` selects, converted; None when it selects none."""
     async with sessions() as session:
         row = await session.scalar(query)
         return convert(row) if row is not None else None
 
 
-async def every(sessions: Sessions, query: Select[R], convert: Callable[[R], T]) -> list[T]:
+async def fetch_all(sessions: Sessions, query: Select[R], convert: Callable[[R], T]) -> list[T]:
     """Every row `query` selects, converted, in its order."""
     async with sessions() as session:
         return [convert(row) for row in (await session.scalars(query)).all()]
 
 
-async def by_id(
+async def fetch_by_id(
     sessions: Sessions, table: type[R], key: object, convert: Callable[[R], T]
 ) -> T | None:
     """The row of `table` whose primary key is `key`, converted; None when there is none."""
