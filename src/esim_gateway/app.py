@@ -513,7 +513,7 @@ def _metrics_endpoint(
                 metrics.circuit_open.labels(name.value).set(
                     0 if breaker.state.value == "closed" else 1
                 )
-            metrics.reconciler_backlog.set(await services.ledger.count_unsettled())
+            metrics.reconciler_backlog.set(await services.ledger.orders.count_unsettled())
             metrics.outbound_pending.set(await services.ledger.outbound.pending_count())
             metrics.live_broker_connected.set(1 if services.broker.connected else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -63,7 +63,7 @@ async def test_no_token_or_a_wrong_token_gets_401_and_changes_nothing(secured: G
         assert "alice-key" not in response.text
     await bare.aclose()
     assert await secured.upstream_calls() == before
-    assert (await secured.ledger.page(owner=None, first=5)).records == ()
+    assert (await secured.ledger.orders.page(owner=None, first=5)).records == ()
 
 
 async def test_another_customers_order_answers_exactly_like_a_missing_one(

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select, update
 
-from esim_gateway.install.links import token_digest
+from esim_gateway.ledger.install_links import token_digest
 from esim_gateway.ledger.tables import InstallLinkRow
 from tests.api.test_access import ALICE, BOB, KEYS, OPS, call
 from tests.api.test_ordering import buy

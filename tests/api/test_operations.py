@@ -118,7 +118,7 @@ async def test_replicas_share_one_bucket_in_redis(redis_url: str) -> None:
 async def test_shutdown_lets_an_in_flight_purchase_finish(
     gateway_factory: GatewayFactory,
 ) -> None:
-    from esim_gateway.ledger.repository import Step
+    from esim_gateway.ledger.orders import Step
 
     async with gateway_factory(order_deadline=0.1) as gw:
         gw.roamify.control.faults.arm("POST", "/api/esim/order", latency=0.5)
@@ -127,7 +127,7 @@ async def test_shutdown_lets_an_in_flight_purchase_finish(
         sandboxes = gw.sandboxes
     # the app has stopped: its driver was given time to finish the purchase
     async with gateway_factory(sandboxes=sandboxes) as again:
-        record = await again.ledger.by_key("sandbox-demo", "during-shutdown")
+        record = await again.ledger.orders.by_key("sandbox-demo", "during-shutdown")
         assert record is not None and record.step is Step.SETTLED
         assert sandboxes.roamify.control.calls.count("POST", "/api/esim/order") == 1
 
@@ -159,11 +159,11 @@ async def test_the_reconciler_backlog_is_counted_without_loading_the_orders(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from esim_gateway.domain import ProviderName
-    from esim_gateway.ledger.repository import NewOrder
+    from esim_gateway.ledger.orders import NewOrder
 
     await buy(gateway, "SIMPLIFYTRIP")  # settled: not in the backlog
     for key in ("backlog-1", "backlog-2"):  # claimed, never sent: the reconciler's work
-        await gateway.ledger.claim(
+        await gateway.ledger.orders.claim(
             NewOrder(
                 owner="alice",
                 kind="order",
@@ -176,6 +176,6 @@ async def test_the_reconciler_backlog_is_counted_without_loading_the_orders(
     async def loads_rows(*args: object, **kwargs: object) -> None:
         raise AssertionError("/metrics loaded the unsettled orders")
 
-    monkeypatch.setattr(gateway.ledger, "unsettled", loads_rows)
+    monkeypatch.setattr(gateway.ledger.orders, "unsettled", loads_rows)
     text = (await gateway.http.get("/metrics")).text
     assert "reconciler_backlog 2.0" in text

@@ -232,7 +232,7 @@ async def test_bad_input_is_a_validation_error_that_leaves_nothing_behind(
         payload["idempotencyKey"] = key
     result = (await gateway.execute(CREATE, input=payload))["createOrder"]
     assert result["__typename"] == "ValidationError" and result["field"] == field
-    assert (await gateway.ledger.page(owner=None, first=10)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=10)).records == ()
     assert await gateway.upstream_calls() == calls_before
 
 
@@ -242,7 +242,7 @@ async def test_an_unknown_provider_is_rejected_by_graphql_validation(gateway: Ga
     )
     body = response.json()
     assert body.get("data") is None and "AIRALO" in body["errors"][0]["message"]
-    assert (await gateway.ledger.page(owner=None, first=10)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=10)).records == ()
 
 
 async def test_a_malformed_order_id_is_a_validation_error_and_an_unknown_one_not_found(

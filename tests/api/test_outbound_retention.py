@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from esim_gateway.ledger.tables import OutboundMessageRow
 from tests.api.test_ordering import buy
@@ -34,7 +35,7 @@ ORDERS_CURSOR = "{ orders(first: 1) { pageInfo { endCursor } } }"
 
 
 async def message_count(gw: Gateway) -> int:
-    async with gw.ledger._sessions() as session:
+    async with async_sessionmaker(gw.ledger.engine)() as session:
         return int(await session.scalar(select(func.count()).select_from(OutboundMessageRow)) or 0)
 
 

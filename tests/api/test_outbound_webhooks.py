@@ -24,7 +24,7 @@ from starlette.routing import Route
 from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
 from esim_gateway.domain import OrderState, ProviderName
-from esim_gateway.ledger.repository import OrderRecord
+from esim_gateway.ledger.orders import OrderRecord
 from esim_gateway.outbound.dispatcher import WebhookDispatcher
 from esim_gateway.outbound.esim_watch import EsimWatcher
 from esim_gateway.outbound.signing import verify
@@ -168,7 +168,7 @@ class Clock:
 
 
 async def reference_of(gw: Gateway, reference: str) -> OrderRecord:
-    record = await gw.ledger.by_reference(ProviderName.ROAMIFY, reference)
+    record = await gw.ledger.orders.by_reference(ProviderName.ROAMIFY, reference)
     assert record is not None
     return record
 
@@ -387,7 +387,7 @@ async def test_the_events_of_one_order_arrive_in_order_even_when_the_first_is_re
 
         receiver.answer = fail_first_once
         record = await reference_of(gw, first["reference"])
-        await gw.ledger.update(record.id, state=OrderState.REFUNDED, note="refund accepted")
+        await gw.ledger.orders.update(record.id, state=OrderState.REFUNDED, note="refund accepted")
         loop = dispatcher(gw)
         loop.clock = clock = Clock()  # from now: what the order enqueued is due
         # the first order's `completed` fails; its `refunded` waits behind it, while the
@@ -419,11 +419,13 @@ async def test_an_order_update_that_fails_writes_neither_the_change_nor_its_webh
         # the state change and a second column that breaks a unique constraint: the
         # whole transaction (order row, history, outbox) rolls back
         with pytest.raises(IntegrityError):
-            await gw.ledger.update(second.id, state=OrderState.REFUNDED, reference=first.reference)
-        after = await gw.ledger.get(second.id)
+            await gw.ledger.orders.update(
+                second.id, state=OrderState.REFUNDED, reference=first.reference
+            )
+        after = await gw.ledger.orders.get(second.id)
         assert after is not None and after.state is OrderState.COMPLETED
         assert await deliveries(gw) == before
-        await gw.ledger.update(second.id, state=OrderState.REFUNDED)
+        await gw.ledger.orders.update(second.id, state=OrderState.REFUNDED)
         events = [d["eventType"] for d in await deliveries(gw)]
         assert events == ["order.refunded", "order.completed", "order.completed"]
 
@@ -551,7 +553,7 @@ async def test_a_low_balance_is_announced_once_per_provider_event(
         announced = len(receiver.got)
         assert announced >= 1
         # the stored provider event is applied again (as after a crash): no second alert
-        event = await gw.ledger.latest_event(ProviderName.ROAMIFY, ["partner/low_balance"])
+        event = await gw.ledger.events.latest(ProviderName.ROAMIFY, ["partner/low_balance"])
         assert event is not None
         assert await gw.services.webhooks.process(event) == "applied"
         assert await dispatcher(gw).run_once() == 0

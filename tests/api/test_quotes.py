@@ -99,7 +99,7 @@ async def test_a_quote_prices_each_line_in_both_currencies_and_buys_nothing(
     assert line["retailUnitPrice"] is None and answer["retailTotal"] is None
     assert line["capabilities"] == {"topup": package["topup"], "cancel": False, "usage": True}
     assert purchases(gateway) == 0
-    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=5)).records == ()
 
 
 async def test_a_simplifytrip_quote_is_in_dong_with_its_usd_value(gateway: Gateway) -> None:
@@ -198,7 +198,7 @@ async def test_an_order_whose_price_moved_since_its_quote_is_refused_and_buys_no
     assert Decimal(refused["quotedTotal"]) == Decimal(package["price"]["amount"])
     assert Decimal(refused["currentTotal"]) == Decimal(package["price"]["amount"]) + 1
     assert purchases(gateway) == 0
-    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=5)).records == ()
 
 
 async def test_a_retried_order_returns_the_order_even_after_its_price_moved(
@@ -260,7 +260,7 @@ async def test_a_quote_of_another_principal_is_refused(gateway_factory: GatewayF
         refused = response.json()["data"]["createOrder"]
         assert refused["__typename"] == "NotFoundError"
         assert purchases(gw) == 0
-        assert (await gw.ledger.page(owner=None, first=5)).records == ()
+        assert (await gw.ledger.orders.page(owner=None, first=5)).records == ()
 
 
 async def test_a_quote_buys_once_and_the_same_key_still_replays(gateway: Gateway) -> None:
@@ -277,7 +277,7 @@ async def test_a_quote_buys_once_and_the_same_key_still_replays(gateway: Gateway
     assert again["__typename"] == "Order" and again["id"] == first["id"]
     assert purchases(gateway) == 1
     # the refused order was not recorded
-    page = await gateway.ledger.page(owner=None, first=5)
+    page = await gateway.ledger.orders.page(owner=None, first=5)
     assert [r.idempotency_key for r in page.records] == ["quote-once-1"]
 
 
@@ -293,7 +293,7 @@ async def test_orders_racing_for_one_quote_with_different_keys_buy_once(gateway:
     [order] = [r for r in results if r["__typename"] == "Order"]
     assert {r["orderId"] for r in results if r["__typename"] == "QuoteUsedError"} == {order["id"]}
     assert purchases(gateway) == 1
-    assert len((await gateway.ledger.page(owner=None, first=10)).records) == 1
+    assert len((await gateway.ledger.orders.page(owner=None, first=10)).records) == 1
 
 
 async def test_a_quote_whose_scheduled_order_was_cancelled_backs_another_order(

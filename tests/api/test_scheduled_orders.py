@@ -96,7 +96,7 @@ async def test_a_time_in_the_past_beyond_the_horizon_or_without_offset_is_refuse
         refused = await schedule(gateway, when)
         assert refused["__typename"] == "ValidationError", when
         assert refused["field"] == "scheduledAt"
-    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=5)).records == ()
     assert purchases(gateway) == 0
 
 
@@ -204,7 +204,7 @@ async def test_a_travel_date_before_the_scheduled_time_is_refused(gateway: Gatew
         )
     )["createOrder"]
     assert refused["__typename"] == "ValidationError" and refused["field"] == "startDate"
-    assert (await gateway.ledger.page(owner=None, first=5)).records == ()
+    assert (await gateway.ledger.orders.page(owner=None, first=5)).records == ()
 
 
 async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
@@ -215,11 +215,11 @@ async def test_a_cancel_racing_the_placement_lets_exactly_one_of_them_win(
         order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
         order_id = parse_order_id(order["id"])
         cancelled, claimed = await asyncio.gather(
-            ledger.cancel_scheduled(order_id, "cancelled"),
-            ledger.claim_scheduled(order_id, "another-replica"),
+            ledger.quotes.cancel_scheduled(order_id, "cancelled"),
+            ledger.quotes.claim_scheduled(order_id, "another-replica"),
         )
         assert (cancelled is None) != (claimed is None)
-        record = await ledger.get(order_id)
+        record = await ledger.orders.get(order_id)
         assert record is not None
         assert record.state.value == ("CANCELLED" if cancelled else "PENDING")
 
@@ -235,13 +235,13 @@ async def test_cancelling_an_order_another_replica_just_claimed_is_refused_and_c
 
     order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
     order_id = parse_order_id(order["id"])
-    seen = await gateway.ledger.get(order_id)  # what this replica read: still SCHEDULED
+    seen = await gateway.ledger.orders.get(order_id)  # what this replica read: still SCHEDULED
     assert seen is not None
-    claimed = await gateway.ledger.claim_scheduled(order_id, "another-replica")
+    claimed = await gateway.ledger.quotes.claim_scheduled(order_id, "another-replica")
     assert claimed is not None
     services = gateway.services
     context = Context(services, DEMO_PRINCIPAL, build_loaders(services.providers, services.ledger))
     with pytest.raises(InvalidInput, match="being placed now"):
         await cancel_scheduled(context, seen, "too late")
-    record = await gateway.ledger.get(order_id)
+    record = await gateway.ledger.orders.get(order_id)
     assert record is not None and record.state.value == "PENDING"

@@ -70,7 +70,7 @@ async def post_simplifytrip(gw: Gateway, event: dict[str, Any], key: str = CHECK
 
 
 async def stored(gw: Gateway) -> int:
-    return len(await gw.ledger.events_to_process(limit=1000))
+    return len(await gw.ledger.events.to_process(limit=1000))
 
 
 async def test_a_signed_roamify_event_is_accepted_once_and_a_replay_changes_nothing(
@@ -85,7 +85,7 @@ async def test_a_signed_roamify_event_is_accepted_once_and_a_replay_changes_noth
     same = await post_roamify(gateway, spelled, roamify_signature(spelled, ROAMIFY_SECRET))
     assert same.json().get("duplicate") is True  # both spellings are one event
     await asyncio.sleep(0.05)
-    event = await gateway.ledger.latest_event(ProviderName.ROAMIFY, ["esim/status"])
+    event = await gateway.ledger.events.latest(ProviderName.ROAMIFY, ["esim/status"])
     assert event is not None and event.outcome == "unmatched"
 
 
@@ -143,7 +143,9 @@ async def test_an_event_for_an_order_we_do_not_know_is_kept_and_matched_later(
 ) -> None:
     await post_simplifytrip(gateway, simplifytrip_event("eg-not-yet"))
     await asyncio.sleep(0.05)
-    event = await gateway.ledger.latest_event(ProviderName.SIMPLIFYTRIP, ["PURCHASE_ORDER_SUCCESS"])
+    event = await gateway.ledger.events.latest(
+        ProviderName.SIMPLIFYTRIP, ["PURCHASE_ORDER_SUCCESS"]
+    )
     assert event is not None and event.outcome == "unmatched"
     assert await gateway.services.webhooks.process_pending() == 1
 

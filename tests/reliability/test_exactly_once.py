@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from esim_gateway.app import Sandboxes, create_app
 from esim_gateway.config import Settings
 from esim_gateway.domain import OrderState, ProviderName
-from esim_gateway.ledger.repository import NewOrder, Step
+from esim_gateway.ledger.orders import NewOrder, Step
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.registry import BreakerState
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
@@ -173,12 +173,12 @@ class Harness:
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
             await services.reconciler.settle_all(grace=0.0, timeout=10)
-            if not await services.ledger.unsettled():
+            if not await services.ledger.orders.unsettled():
                 break
         services.driver.watch_initial = 0.0
-        for record in (await services.ledger.page(owner=None, first=100)).records:
+        for record in (await services.ledger.orders.page(owner=None, first=100)).records:
             if record.watch_until is not None:
-                await services.ledger.update(record.id, next_check_at=None)
+                await services.ledger.orders.update(record.id, next_check_at=None)
         await services.reconciler.run_once(grace=0.0)
         await services.driver.shutdown(grace=10.0)
 
@@ -224,7 +224,7 @@ async def run_scenario(database_url: str, provider: ProviderName, attempts: list
     opened = breaker.state is not BreakerState.CLOSED
     await harness.settle()
     ledger = harness.app.state.services.ledger
-    records = (await ledger.page(owner=None, first=100)).records
+    records = (await ledger.orders.page(owner=None, first=100)).records
     assert {r.idempotency_key for r in records} == keys
     for record in records:
         # every order ends in a known state
@@ -295,7 +295,7 @@ async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
     """A shutdown landing between the lease's commit and the driver's next step must not
     leave the order locked for the whole lease (two minutes) to the next process."""
     ledger = gateway.ledger
-    record, _ = await ledger.claim(
+    record, _ = await ledger.orders.claim(
         NewOrder(
             owner="sandbox-demo",
             kind="order",
@@ -305,7 +305,7 @@ async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
         )
     )
     taken = asyncio.Event()
-    acquire = ledger.acquire_lease
+    acquire = ledger.orders.acquire_lease
 
     async def acquire_then_stall(order_id: str, holder: str, seconds: float) -> bool:
         assert await acquire(order_id, holder, seconds)
@@ -313,10 +313,10 @@ async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
         await asyncio.sleep(3600)  # the shutdown lands here, the lease committed
         return True
 
-    monkeypatch.setattr(ledger, "acquire_lease", acquire_then_stall)
+    monkeypatch.setattr(ledger.orders, "acquire_lease", acquire_then_stall)
     driver = gateway.services.driver
     driver.start(record)
     await taken.wait()
     await driver.shutdown(grace=0.0)
     monkeypatch.undo()
-    assert await ledger.acquire_lease(record.id, "the-next-process", 60)
+    assert await ledger.orders.acquire_lease(record.id, "the-next-process", 60)

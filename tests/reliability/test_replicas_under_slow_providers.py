@@ -21,7 +21,8 @@ from asgi_lifespan import LifespanManager
 from esim_gateway.app import create_app
 from esim_gateway.config import Settings
 from esim_gateway.domain import OrderState, ProviderName
-from esim_gateway.ledger.repository import Ledger, Step
+from esim_gateway.ledger.orders import Step
+from esim_gateway.ledger.repository import Ledger
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.sandbox.roamify import RoamifySandbox, create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox, create_simplifytrip_sandbox
@@ -204,15 +205,15 @@ async def _settle(replicas: list[Replica], sandboxes: tuple[Any, ...]) -> None:
             for breaker in services.providers.breakers.values():
                 breaker.record(None)
             await services.reconciler.settle_all(grace=0.0, timeout=10)
-        if not await replicas[0].ledger.unsettled():
+        if not await replicas[0].ledger.orders.unsettled():
             break
     for replica in replicas:
         driver = replica.app.state.services.driver
         driver.watch_initial = 0.0
     ledger = replicas[0].ledger
-    for record in (await ledger.page(owner=None, first=1000)).records:
+    for record in (await ledger.orders.page(owner=None, first=1000)).records:
         if record.watch_until is not None:
-            await ledger.update(record.id, next_check_at=None)
+            await ledger.orders.update(record.id, next_check_at=None)
     for replica in replicas:
         await replica.app.state.services.reconciler.run_once(grace=0.0)
     for replica in replicas:
@@ -225,7 +226,7 @@ async def _check(
     simplifytrip: SimplifyTripSandbox,
     keys: dict[ProviderName, list[str]],
 ) -> None:
-    records = (await ledger.page(owner=None, first=1000)).records
+    records = (await ledger.orders.page(owner=None, first=1000)).records
     assert sorted(r.idempotency_key for r in records) == sorted(
         k for ks in keys.values() for k in ks
     )

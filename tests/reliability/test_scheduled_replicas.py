@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from esim_gateway.ledger.repository import Step
+from esim_gateway.ledger.orders import Step
 from esim_gateway.ledger.tables import OrderRow
 from esim_gateway.schema.ids import parse_order_id
 from tests.reliability.test_two_processes import (

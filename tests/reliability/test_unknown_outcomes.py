@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from esim_gateway.domain import OrderLineRequest, PlaceOrder, ProviderName
-from esim_gateway.ledger.repository import Step
+from esim_gateway.ledger.orders import Step
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.schema.ids import parse_order_id
 from tests.api.test_ordering import a_package
@@ -167,7 +167,7 @@ async def test_an_unknown_outcome_answers_pending_and_sends_nothing_more_in_the_
         assert gw.roamify.control.calls.count("POST", "/api/esim/order") == 1
         final = await read(gw, order["id"])
         assert "180 s" in notes(final)  # the default quiet period, said in the history
-        record = await gw.ledger.get(parse_order_id(order["id"]))
+        record = await gw.ledger.orders.get(parse_order_id(order["id"]))
         assert record is not None and record.step is Step.SUBMITTING
 
 
@@ -183,7 +183,7 @@ async def test_roamify_sends_again_only_after_its_quiet_period_with_nothing_foun
         between = [c for c in lookups if posts[0].at < c.at < posts[1].at]
         assert len(between) >= 3  # repeated not-found lookups before the resend
         assert posts[1].at - posts[0].at >= 0.6
-        record = await gw.ledger.get(parse_order_id(order["id"]))
+        record = await gw.ledger.orders.get(parse_order_id(order["id"]))
         assert record is not None and record.watch_until is not None  # watched after a resend
 
 
@@ -196,14 +196,14 @@ async def test_an_order_given_up_is_failed_then_revived_when_the_purchase_shows_
         assert "still watched" in order["failureReason"]
         assert gw.roamify.control.calls.count("POST", "/api/esim/order") == 3
         gw.roamify.control.faults.clear()
-        record = await gw.ledger.get(parse_order_id(order["id"]))
+        record = await gw.ledger.orders.get(parse_order_id(order["id"]))
         assert record is not None and record.step is Step.ABANDONED
         # the provider shows the purchase after all (a send that was slower than anything
         # documented): the next watch pass completes the order
         late = gw.roamify.state.new_order([(package, 1)], record.reference)
         driver = gw.services.driver
         driver.watch_initial = 0.0
-        await gw.ledger.update(record.id, next_check_at=None)
+        await gw.ledger.orders.update(record.id, next_check_at=None)
         reconciler = gw.services.reconciler
         assert await reconciler.run_once(grace=0.0) == 1
         await eventually(lambda: _completed(gw, order["id"]))
@@ -222,12 +222,12 @@ async def test_a_second_purchase_under_one_reference_is_recorded_counted_and_log
     async with gateway_factory(timeouts=FAST, roamify_quiet_period=0.3) as gw:
         package, order = await buy_roamify_after_failure(gw, "twice")
         assert order["status"] == "COMPLETED"
-        record = await gw.ledger.get(parse_order_id(order["id"]))
+        record = await gw.ledger.orders.get(parse_order_id(order["id"]))
         assert record is not None and record.watch_until is not None
         # a send we believed lost commits much later than any documented delay
         extra = gw.roamify.state.new_order([(package, 1)], record.reference)
         gw.services.driver.watch_initial = 0.0
-        await gw.ledger.update(record.id, next_check_at=None)
+        await gw.ledger.orders.update(record.id, next_check_at=None)
         with caplog.at_level(logging.ERROR, logger="esim_gateway.purchasing"):
             assert await gw.services.reconciler.run_once(grace=0.0) == 1
             await eventually(lambda: _has_duplicate(gw, order["id"]))
@@ -242,7 +242,7 @@ async def test_a_second_purchase_under_one_reference_is_recorded_counted_and_log
         metrics = (await gw.http.get("/metrics")).text
         assert 'esim_gateway_duplicate_purchases_total{provider="roamify"} 1.0' in metrics
         # a later pass finds the same duplicate again: it is not counted twice
-        await gw.ledger.update(record.id, next_check_at=None)
+        await gw.ledger.orders.update(record.id, next_check_at=None)
         await gw.services.reconciler.run_once(grace=0.0)
         await asyncio.sleep(0.2)
         assert len((await read(gw, order["id"]))["duplicatePurchases"]) == 1
@@ -269,7 +269,7 @@ async def test_a_definite_refusal_after_an_unknown_send_fails_but_stays_watched(
         )
         order = await create(gw, "SIMPLIFYTRIP", "refused", package)
         assert order["__typename"] == "ProviderError" and order["statusCode"] == 422
-        record = await gw.ledger.by_key("sandbox-demo", "refused")
+        record = await gw.ledger.orders.by_key("sandbox-demo", "refused")
         assert (
             record is not None and record.step is Step.REJECTED and record.watch_until is not None
         )
@@ -297,7 +297,7 @@ async def test_a_webhook_about_an_order_given_up_revives_it_at_once(
         order = await create(gw, "SIMPLIFYTRIP", "given-up-then-webhook", package)
         assert order["status"] == "FAILED", order
         gw.simplifytrip.control.faults.clear()
-        record = await gw.ledger.by_key("sandbox-demo", "given-up-then-webhook")
+        record = await gw.ledger.orders.by_key("sandbox-demo", "given-up-then-webhook")
         assert record is not None and record.step is Step.ABANDONED
         # the purchase goes through after all (sent here as the provider would have
         # received it); its fulfilment webhook reaches the gateway long before the next

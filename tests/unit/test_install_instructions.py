@@ -20,7 +20,7 @@ from esim_gateway.install.instructions import (
     split_lpa,
     supported_language,
 )
-from esim_gateway.install.links import TOKEN_SHAPE, new_token, token_digest
+from esim_gateway.ledger.install_links import TOKEN_SHAPE, new_token, token_digest
 
 LPA = "LPA:1$smdp.example.com$K2-ABCDEF-123456"
 

@@ -152,7 +152,7 @@ class Catalog:
             self.last_error.pop(provider, None)
         if self.ledger is not None:
             try:
-                await self.ledger.save_catalog(
+                await self.ledger.catalog.save(
                     provider,
                     datetime.fromtimestamp(snapshot.fetched_at, UTC),
                     await map_in_slices(_to_json, packages),
@@ -170,7 +170,7 @@ class Catalog:
 
     async def _load_persisted(self, ledger: Ledger) -> None:
         for provider in self.providers.enabled():
-            stored = await ledger.load_catalog(provider)
+            stored = await ledger.catalog.load(provider)
             if stored is None or provider in self._snapshots:
                 continue
             fetched_at, rows = stored

@@ -17,7 +17,8 @@ from aiodataloader import DataLoader
 
 from esim_gateway.domain import EsimProfile, EsimUsage, ProviderName, ProviderOrder
 from esim_gateway.errors import GatewayError
-from esim_gateway.ledger.repository import Ledger, OrderRecord
+from esim_gateway.ledger.orders import OrderRecord
+from esim_gateway.ledger.repository import Ledger
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["Loaders", "build_loaders"]
@@ -100,7 +101,7 @@ class Loaders:
         ledger = self._ledger
 
         async def batch(ids: list[str]) -> list[OrderRecord | None]:
-            found = await ledger.get_many(ids)
+            found = await ledger.orders.get_many(ids)
             return [found.get(i) for i in ids]
 
         return self._loader("ledger_orders", batch)

@@ -47,7 +47,7 @@ from esim_gateway.install.instructions import (
     build_guide,
     negotiate_language,
 )
-from esim_gateway.install.links import LinkState
+from esim_gateway.ledger.install_links import LinkState
 from esim_gateway.ops.forwarded import client_address
 from esim_gateway.ops.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers

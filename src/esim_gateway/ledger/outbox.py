@@ -3,7 +3,7 @@
 A message is written by `enqueue` inside the caller's transaction (the order update that
 moved the state, or the once-only mark of `emit`), together with one delivery row per
 endpoint subscribed to its event at that moment. Nothing is sent here: the dispatcher
-(`esim_gateway.outbound.dispatcher`) claims due deliveries and records each attempt.
+(`outbound.dispatcher`, above the ledger) claims due deliveries and records each attempt.
 
 Order per subject: a delivery is only due when no earlier delivery of the same subject
 to the same endpoint is still pending (in flight counts as pending), so a receiver sees
@@ -22,15 +22,16 @@ import enum
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, delete, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from esim_gateway.domain import ORDER_EVENTS, ProviderName, envelope, new_secret, order_global_id
+from esim_gateway.domain import ORDER_EVENTS, ProviderName, envelope, order_global_id
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_by_id, utc, utc_now, utc_or_none
 from esim_gateway.ledger.tables import (
     EsimRow,
     OrderRow,
@@ -64,16 +65,6 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "FAILED"
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class EndpointRecord:
     id: str
@@ -99,8 +90,8 @@ class EndpointRecord:
             description=row.description,
             enabled=row.enabled,
             created_by=row.created_by,
-            created_at=_utc(row.created_at) or _now(),
-            updated_at=_utc(row.updated_at) or _now(),
+            created_at=utc(row.created_at),
+            updated_at=utc(row.updated_at),
             secret=row.secret,
         )
 
@@ -132,12 +123,12 @@ class DeliveryRecord:
             endpoint_id=row.endpoint_id,
             status=DeliveryStatus(row.status),
             attempts=row.attempts,
-            next_attempt_at=_utc(row.next_attempt_at),
-            last_attempt_at=_utc(row.last_attempt_at),
+            next_attempt_at=utc_or_none(row.next_attempt_at),
+            last_attempt_at=utc_or_none(row.last_attempt_at),
             last_status_code=row.last_status_code,
             last_error=row.last_error,
-            delivered_at=_utc(row.delivered_at),
-            created_at=_utc(row.created_at) or _now(),
+            delivered_at=utc_or_none(row.delivered_at),
+            created_at=utc(row.created_at),
             payload=dict(message.payload),
         )
 
@@ -304,21 +295,27 @@ def _due_query(
 
 
 class OutboundStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     # -- endpoints ------------------------------------------------------------------
 
     async def create_endpoint(
-        self, url: str, events: tuple[str, ...], description: str | None, created_by: str
+        self,
+        url: str,
+        events: tuple[str, ...],
+        description: str | None,
+        created_by: str,
+        *,
+        secret: str,
     ) -> EndpointRecord:
-        now = _now()
+        now = utc_now()
         row = OutboundEndpointRow(
             id=str(uuid.uuid4()),
             url=url,
             events=list(events),
             description=description,
-            secret=new_secret(),
+            secret=secret,
             enabled=True,
             created_by=created_by,
             created_at=now,
@@ -329,20 +326,18 @@ class OutboundStore:
         return EndpointRecord.from_row(row)
 
     async def endpoints(self) -> list[EndpointRecord]:
-        async with self._sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboundEndpointRow).order_by(
-                        OutboundEndpointRow.created_at, OutboundEndpointRow.id
-                    )
-                )
-            ).all()
-            return [EndpointRecord.from_row(r) for r in rows]
+        return await fetch_all(
+            self._sessions,
+            select(OutboundEndpointRow).order_by(
+                OutboundEndpointRow.created_at, OutboundEndpointRow.id
+            ),
+            EndpointRecord.from_row,
+        )
 
     async def endpoint(self, endpoint_id: str) -> EndpointRecord | None:
-        async with self._sessions() as session:
-            row = await session.get(OutboundEndpointRow, endpoint_id)
-            return EndpointRecord.from_row(row) if row is not None else None
+        return await fetch_by_id(
+            self._sessions, OutboundEndpointRow, endpoint_id, EndpointRecord.from_row
+        )
 
     async def set_enabled(self, endpoint_id: str, enabled: bool) -> EndpointRecord | None:
         async with self._sessions.begin() as session:
@@ -350,20 +345,20 @@ class OutboundStore:
             if row is None:
                 return None
             row.enabled = enabled
-            row.updated_at = _now()
+            row.updated_at = utc_now()
             return EndpointRecord.from_row(row)
 
-    async def rotate_secret(self, endpoint_id: str) -> EndpointRecord | None:
-        """A new secret; the old one is still signed with for `ROTATION_GRACE`, so a
-        receiver can switch without losing a delivery."""
-        now = _now()
+    async def rotate_secret(self, endpoint_id: str, secret: str) -> EndpointRecord | None:
+        """`secret` in place of the current one, which is still signed with for
+        `ROTATION_GRACE`, so a receiver can switch without losing a delivery."""
+        now = utc_now()
         async with self._sessions.begin() as session:
             row = await session.get(OutboundEndpointRow, endpoint_id, with_for_update=True)
             if row is None:
                 return None
             row.previous_secret = row.secret
             row.previous_expires = now + ROTATION_GRACE
-            row.secret = new_secret()
+            row.secret = secret
             row.updated_at = now
             return EndpointRecord.from_row(row)
 
@@ -374,7 +369,7 @@ class OutboundStore:
     ) -> str | None:
         """Write a message in its own transaction. With `once`, at most one message per
         (subject, once) is ever written: the mark and the message commit together."""
-        now = _now()
+        now = utc_now()
         try:
             async with self._sessions.begin() as session:
                 if once is not None:
@@ -388,7 +383,7 @@ class OutboundStore:
         """Write a mark alone; False when it was there already (someone else's turn)."""
         try:
             async with self._sessions.begin() as session:
-                session.add(OutboundMarkRow(subject=subject, mark=mark, created_at=_now()))
+                session.add(OutboundMarkRow(subject=subject, mark=mark, created_at=utc_now()))
             return True
         except IntegrityError:
             return False
@@ -464,7 +459,7 @@ class OutboundStore:
                 if getattr(result, "rowcount", 0) != 1:
                     continue
                 secrets = [endpoint.secret]
-                expires = _utc(endpoint.previous_expires)
+                expires = utc_or_none(endpoint.previous_expires)
                 if endpoint.previous_secret and expires is not None and expires > now:
                     secrets.append(endpoint.previous_secret)
                 claimed.append(
@@ -587,7 +582,7 @@ class OutboundStore:
     async def redeliver(self, delivery_id: int) -> DeliveryRecord | None:
         """Queue a delivery again now, with the same `webhook-id` (receivers dedupe on
         it) and a fresh retry schedule. A pending one is just made due now."""
-        now = _now()
+        now = utc_now()
         async with self._sessions.begin() as session:
             await session.execute(
                 update(OutboundDeliveryRow)
@@ -631,13 +626,3 @@ class OutboundStore:
                 )
             )
             return len(rows)
-
-    async def delete_all(self) -> None:
-        async with self._sessions.begin() as session:
-            for table in (
-                OutboundDeliveryRow,
-                OutboundMessageRow,
-                OutboundMarkRow,
-                OutboundEndpointRow,
-            ):
-                await session.execute(delete(table))

@@ -71,7 +71,7 @@ class OrderRow(Base):
     provider_order_id: Mapped[str | None] = mapped_column(String(100), default=None)
     state: Mapped[str] = mapped_column(String(32))
     provider_status: Mapped[str | None] = mapped_column(String(64), default=None)
-    #: where the purchase stands on our side; see `ledger.repository.Step`
+    #: where the purchase stands on our side; see `ledger.orders.Step`
     step: Mapped[str] = mapped_column(String(32))
     total_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 4), default=None)
     currency: Mapped[str | None] = mapped_column(String(8), default=None)

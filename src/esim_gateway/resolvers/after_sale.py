@@ -33,7 +33,7 @@ from esim_gateway.errors import (
     ResourceNotFound,
     UnsupportedOperation,
 )
-from esim_gateway.ledger.repository import OrderRecord
+from esim_gateway.ledger.orders import OrderRecord
 from esim_gateway.providers.base import RefundGateway
 from esim_gateway.resolvers.orders import order_lines, require_visible_order
 
@@ -167,7 +167,7 @@ async def cancel_refund(context: Context, refund_id: str) -> RefundRecord:
         except NotFound:
             continue
         order = (
-            await context.ledger.by_provider_order_id(provider, refund.order_id)
+            await context.ledger.orders.by_provider_order_id(provider, refund.order_id)
             if refund.order_id
             else None
         )
@@ -187,7 +187,7 @@ async def balances(context: Context) -> list[tuple[Balance, bool]]:
     found: list[tuple[Balance, bool]] = []
     for provider in context.providers.enabled():
         gateway = context.providers.get(provider)
-        event = await context.ledger.latest_event(
+        event = await context.ledger.events.latest(
             provider, ["partner/low_balance", "partner/insufficient_balance", "partner/top_up"]
         )
         low = event is not None and not event.event_type.endswith("top_up")

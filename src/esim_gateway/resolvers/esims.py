@@ -10,7 +10,7 @@ import segno
 from esim_gateway.context import Context
 from esim_gateway.domain import EsimProfile, EsimUsage, ProviderName
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
-from esim_gateway.ledger.repository import OrderRecord
+from esim_gateway.ledger.orders import OrderRecord
 from esim_gateway.resolvers.orders import order_esims
 
 __all__ = ["find_esim", "qr_svg", "usage"]
@@ -37,7 +37,7 @@ def qr_svg(lpa: str | None) -> str | None:
 
 async def find_esim(context: Context, iccid: str) -> tuple[EsimProfile, OrderRecord]:
     iccid = check_iccid(iccid)
-    record = await context.ledger.order_for_iccid(iccid)
+    record = await context.ledger.orders.order_for_iccid(iccid)
     if record is None or not context.principal.can_see(record.owner):
         raise ResourceNotFound("No eSIM with this ICCID.")
     if record.provider is ProviderName.ROAMIFY:
@@ -63,7 +63,7 @@ async def usage(context: Context, profile: EsimProfile) -> EsimUsage:
         raise result
 
     async def lookup() -> tuple[str, str] | None:
-        record = await context.ledger.order_for_iccid(profile.iccid)
+        record = await context.ledger.orders.order_for_iccid(profile.iccid)
         return (record.id, record.owner) if record is not None else None
 
     # a client polling usage is a reading like any other

@@ -14,7 +14,7 @@ from esim_gateway.context import Context
 from esim_gateway.domain import EsimProfile, ShareLink
 from esim_gateway.errors import InvalidInput, ResourceNotFound, UnsupportedOperation
 from esim_gateway.install.instructions import Guide, build_guide, supported_language
-from esim_gateway.install.links import InstallLink, InstallLinkStore
+from esim_gateway.ledger.install_links import InstallLink, InstallLinkStore
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ops.ratelimit import Limiter, RateLimiter, RedisRateLimiter
 from esim_gateway.providers.base import ShareLinkGateway
@@ -73,7 +73,7 @@ class InstallServices:
             return RateLimiter(rate, burst)
 
         return cls(
-            links=InstallLinkStore(ledger.engine),
+            links=ledger.install_links,
             creation_limiter=limiter(per_hour / 3600.0, per_hour, "install-links"),
             page_limiter=limiter(per_minute / 60.0, per_minute, "install-page"),
         )

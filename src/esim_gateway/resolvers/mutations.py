@@ -22,7 +22,7 @@ from esim_gateway.errors import (
     ResourceNotFound,
     UnsupportedOperation,
 )
-from esim_gateway.ledger.repository import NewOrder, OrderRecord, Step, request_hash
+from esim_gateway.ledger.orders import NewOrder, OrderRecord, Step, request_hash
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
 from esim_gateway.resolvers.quotes import check_quote, parse_quote_id, quote_payload
@@ -84,7 +84,7 @@ def _enabled(context: Context, provider: ProviderName) -> None:
 async def _replay_or_conflict(
     context: Context, key: str, kind: str, payload: dict[str, object]
 ) -> OrderRecord | None:
-    existing = await context.ledger.by_key(context.principal.id, key)
+    existing = await context.ledger.orders.by_key(context.principal.id, key)
     if existing is None:
         return None
     if existing.kind != kind or existing.request_hash != request_hash(payload):
@@ -134,7 +134,7 @@ async def _claim_and_run(
     if replay is None:
         if check is not None:
             await check()
-        replay, created = await context.ledger.claim(
+        replay, created = await context.ledger.orders.claim(
             NewOrder(
                 owner=context.principal.id,
                 kind=kind,
@@ -224,7 +224,7 @@ async def topup(
     iccid = check_iccid(iccid)
     if not package_id.strip() or len(package_id) > MAX_ID_LENGTH:
         raise InvalidInput("packageId", "A package id is 1 to 200 characters.")
-    owner_order = await context.ledger.order_for_iccid(iccid)
+    owner_order = await context.ledger.orders.order_for_iccid(iccid)
     if owner_order is not None and not context.principal.can_see(owner_order.owner):
         raise ResourceNotFound("No eSIM with this ICCID.")
     provider = owner_order.provider if owner_order is not None else None
@@ -273,7 +273,7 @@ async def cancel_order(context: Context, order_id: str, reason: str | None) -> O
     cancelled = await context.providers.write(
         record.provider, lambda: gateway.cancel_order(provider_order_id, reason)
     )
-    return await context.ledger.update(
+    return await context.ledger.orders.update(
         record.id,
         state=cancelled.state,
         provider_status=cancelled.provider_status,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from esim_gateway.context import Context
 from esim_gateway.domain import EsimProfile, OrderLine, OrderState, ProviderName, ProviderOrder
 from esim_gateway.errors import GatewayError, InvalidInput, ProviderFailure, ResourceNotFound
-from esim_gateway.ledger.repository import OrderRecord, Page
+from esim_gateway.ledger.orders import OrderRecord, Page
 
 __all__ = [
     "details_failure",
@@ -30,7 +30,9 @@ async def visible_order(context: Context, order_id: str) -> OrderRecord | None:
         return None
     # A fresh cached order needs no batch: the loader would only schedule one to read
     # the same cache (issue 12, 'loaders': ~3 event-loop turns and a task per order read)
-    record = context.ledger.cached(order_id) or await context.loaders.ledger_orders.load(order_id)
+    record = context.ledger.orders.cached(order_id) or await context.loaders.ledger_orders.load(
+        order_id
+    )
     if record is None or not context.principal.can_see(record.owner):
         return None
     return record
@@ -46,7 +48,7 @@ async def require_visible_order(context: Context, order_id: str) -> OrderRecord:
 async def by_reference(context: Context, provider: ProviderName, reference: str) -> OrderRecord:
     if not reference or len(reference) > 200:
         raise InvalidInput("reference", "A reference is 1 to 200 characters.")
-    record = await context.ledger.by_reference(provider, reference)
+    record = await context.ledger.orders.by_reference(provider, reference)
     if record is None or not context.principal.can_see(record.owner):
         raise ResourceNotFound("No order with this reference.")
     return record
@@ -72,7 +74,7 @@ async def list_orders(
     size = check_page_size(first)
     owner = None if context.principal.is_operator else context.principal.id
     try:
-        return await context.ledger.page(
+        return await context.ledger.orders.page(
             owner=owner,
             provider=provider,
             state=state,

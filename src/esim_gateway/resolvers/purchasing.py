@@ -60,7 +60,8 @@ from esim_gateway.errors import (
     ProviderFailure,
     ProviderUnavailable,
 )
-from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
+from esim_gateway.ledger.orders import OrderRecord, Step
+from esim_gateway.ledger.repository import Ledger
 from esim_gateway.providers.registry import Providers
 
 __all__ = ["PurchaseDriver", "PurchaseOutcome"]
@@ -180,7 +181,7 @@ class PurchaseDriver:
         done, _ = await asyncio.wait({task}, timeout=deadline)
         if task in done:
             return task.result()
-        current = await self.ledger.get(record.id)
+        current = await self.ledger.orders.get(record.id)
         return PurchaseOutcome(current or record)
 
     async def refresh(self, record: OrderRecord) -> OrderRecord:
@@ -206,7 +207,7 @@ class PurchaseDriver:
         order = await self.providers.read(record.provider, lambda: gateway.get_order(order_id))
         if order.state is record.state and order.provider_status == record.provider_status:
             return record
-        return await self.ledger.update(
+        return await self.ledger.orders.update(
             record.id,
             state=order.state,
             provider_status=order.provider_status,
@@ -240,7 +241,7 @@ class PurchaseDriver:
     # -- the driver ----------------------------------------------------------------------
 
     async def _run(self, order_id: str) -> PurchaseOutcome:
-        record = await self.ledger.get(order_id)
+        record = await self.ledger.orders.get(order_id)
         if record is None:
             raise KeyError(order_id)
         if record.step.is_terminal or record.step is Step.SCHEDULED:  # the scheduler starts it
@@ -256,12 +257,14 @@ class PurchaseDriver:
         # is committed but before the call returns, and must still give it back; releasing
         # a lease this holder does not hold changes nothing.
         try:
-            if not await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
+            if not await self.ledger.orders.acquire_lease(
+                record.id, self.holder, self.lease_seconds
+            ):
                 return await self._wait_for_other_driver(record)
             return await work(record)
         finally:
             with contextlib.suppress(Exception):
-                await self.ledger.release_lease(record.id, self.holder)
+                await self.ledger.orders.release_lease(record.id, self.holder)
 
     async def _wait_for_other_driver(self, record: OrderRecord) -> PurchaseOutcome:
         """Another replica holds the lease: report its progress as the ledger shows it."""
@@ -269,16 +272,16 @@ class PurchaseDriver:
         for _ in range(40):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
-            current = await self.ledger.get(record.id)
+            current = await self.ledger.orders.get(record.id)
             if current is None or current.step.is_terminal:
                 return PurchaseOutcome(current or record)
-            if await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
+            if await self.ledger.orders.acquire_lease(record.id, self.holder, self.lease_seconds):
                 try:
                     return await self._advance(current)
                 finally:
                     with contextlib.suppress(Exception):
-                        await self.ledger.release_lease(record.id, self.holder)
-        current = await self.ledger.get(record.id)
+                        await self.ledger.orders.release_lease(record.id, self.holder)
+        current = await self.ledger.orders.get(record.id)
         return PurchaseOutcome(current or record)
 
     async def _advance(self, record: OrderRecord) -> PurchaseOutcome:
@@ -292,7 +295,7 @@ class PurchaseDriver:
             return await self._follow(record, placed)
         except ProviderFailure as exc:
             log.warning("order %s paused at %s: %s", record.id, record.step, exc.message)
-            current = await self.ledger.get(record.id)
+            current = await self.ledger.orders.get(record.id)
             return PurchaseOutcome(current or record, exc)
 
     # -- sending, looking up, waiting ----------------------------------------------------
@@ -309,7 +312,7 @@ class PurchaseDriver:
                 found = await self._look_up(record)
                 if found is not None:
                     return await self._adopt(record, found, "found by reference"), found
-                record = await self.ledger.update(record.id, lookups=record.lookups + 1)
+                record = await self.ledger.orders.update(record.id, lookups=record.lookups + 1)
                 step = self._next_step(record)
                 if step is _Next.GIVE_UP:
                     return await self._abandon(record), None
@@ -318,16 +321,16 @@ class PurchaseDriver:
                     wait = self._wait_time(record, delay)
                     if loop.time() + wait > patience_ends:
                         # the reconciler takes it from here, at the right moment
-                        record = await self.ledger.update(
+                        record = await self.ledger.orders.update(
                             record.id, next_check_at=_now() + timedelta(seconds=wait)
                         )
                         return record, None
                     if not await self._nap(wait, record.id):
-                        record = await self.ledger.update(
+                        record = await self.ledger.orders.update(
                             record.id, next_check_at=_now() + timedelta(seconds=wait)
                         )
                         return record, None
-                    if not await self.ledger.acquire_lease(
+                    if not await self.ledger.orders.acquire_lease(
                         record.id, self.holder, self.lease_seconds
                     ):
                         return record, None  # another worker drives it now
@@ -354,7 +357,7 @@ class PurchaseDriver:
         that never reached the provider, or (None, None) for a duplicate-reference refusal."""
         before = record
         sends = record.attempts + 1
-        record = await self.ledger.update(
+        record = await self.ledger.orders.update(
             record.id,
             step=Step.SUBMITTING,
             attempts=sends,
@@ -368,7 +371,7 @@ class PurchaseDriver:
                 record.provider, functools.partial(self._send, record)
             )
         except DuplicateReference:
-            record = await self.ledger.update(
+            record = await self.ledger.orders.update(
                 record.id,
                 reference_taken_at=_now(),
                 note=(
@@ -384,7 +387,7 @@ class PurchaseDriver:
                 raise
             if _never_accepted(exc):
                 # this send did not count: the order stands where it stood before it
-                record = await self.ledger.update(
+                record = await self.ledger.orders.update(
                     record.id,
                     step=before.step,
                     attempts=before.attempts,
@@ -394,7 +397,7 @@ class PurchaseDriver:
             else:
                 # the quiet period runs from the last moment the request may have been
                 # in the provider's hands: when its answer failed, not when it left
-                record = await self.ledger.update(
+                record = await self.ledger.orders.update(
                     record.id,
                     last_sent_at=_now(),
                     note=f"outcome unknown ({exc.message}): looking it up before anything else",
@@ -451,7 +454,7 @@ class PurchaseDriver:
                 f"not found at {record.provider.value} yet; it may still commit, so nothing is"
                 f" sent again before its quiet period ({quiet:g} s) has passed"
             )
-        return await self.ledger.update(record.id, note=note)
+        return await self.ledger.orders.update(record.id, note=note)
 
     async def _nap(self, seconds: float, order_id: str) -> bool:
         """Sleep until the next look at an order: cut short when a webhook says the order
@@ -479,7 +482,7 @@ class PurchaseDriver:
         return base * (0.5 + random.random())
 
     async def _reject(self, record: OrderRecord, exc: ProviderError) -> OrderRecord:
-        record = await self.ledger.update(
+        record = await self.ledger.orders.update(
             record.id,
             step=Step.REJECTED,
             state=OrderState.FAILED,
@@ -495,7 +498,7 @@ class PurchaseDriver:
 
     async def _abandon(self, record: OrderRecord) -> OrderRecord:
         quiet = self.quiet_periods[record.provider]
-        record = await self.ledger.update(
+        record = await self.ledger.orders.update(
             record.id,
             step=Step.ABANDONED,
             state=OrderState.FAILED,
@@ -510,7 +513,7 @@ class PurchaseDriver:
         return await self._watch_from_now(record)
 
     async def _watch_from_now(self, record: OrderRecord) -> OrderRecord:
-        return await self.ledger.update(
+        return await self.ledger.orders.update(
             record.id,
             watch_until=_now() + timedelta(seconds=self.watch_for),
             next_check_at=_now() + timedelta(seconds=self.watch_initial),
@@ -519,7 +522,7 @@ class PurchaseDriver:
     # -- watching a finished order's reference --------------------------------------------
 
     async def _watch(self, order_id: str) -> PurchaseOutcome:
-        record = await self.ledger.get(order_id)
+        record = await self.ledger.orders.get(order_id)
         if record is None:
             raise KeyError(order_id)
         if not record.step.is_terminal or record.watch_until is None:
@@ -539,7 +542,7 @@ class PurchaseDriver:
             return PurchaseOutcome(await self._next_watch(record), exc)
         outcome = PurchaseOutcome(record)
         if record.provider_order_id is None and found:
-            revived = await self.ledger.update(
+            revived = await self.ledger.orders.update(
                 record.id,
                 step=Step.SUBMITTED,
                 state=found[0].state
@@ -559,7 +562,7 @@ class PurchaseDriver:
             try:
                 outcome = await self._follow(revived, found[0])
             except ProviderFailure as exc:
-                outcome = PurchaseOutcome(await self.ledger.get(record.id) or revived, exc)
+                outcome = PurchaseOutcome(await self.ledger.orders.get(record.id) or revived, exc)
             record = outcome.record
         for other in found:
             if other.order_id != record.provider_order_id:
@@ -572,10 +575,12 @@ class PurchaseDriver:
         started = record.watch_until - timedelta(seconds=self.watch_for)
         watched = max(0.0, (_now() - started).total_seconds())
         wait = min(self.watch_max, max(self.watch_initial, watched / 4))
-        return await self.ledger.update(record.id, next_check_at=_now() + timedelta(seconds=wait))
+        return await self.ledger.orders.update(
+            record.id, next_check_at=_now() + timedelta(seconds=wait)
+        )
 
     async def _report_duplicate(self, record: OrderRecord, duplicate: ProviderOrder) -> None:
-        known = {d.provider_order_id for d in await self.ledger.duplicates(record.id)}
+        known = {d.provider_order_id for d in await self.ledger.orders.duplicates(record.id)}
         if duplicate.order_id in known:
             return
         gateway = self.providers.get(record.provider)
@@ -591,7 +596,7 @@ class PurchaseDriver:
                 action = "cancelled"
             except ProviderFailure as exc:
                 action = f"reported (cancellation refused: {exc.message})"
-        if not await self.ledger.record_duplicate(record.id, duplicate.order_id, action):
+        if not await self.ledger.orders.record_duplicate(record.id, duplicate.order_id, action):
             return
         if self.on_duplicate is not None:
             self.on_duplicate(record.provider)
@@ -622,7 +627,7 @@ class PurchaseDriver:
         )
 
     async def _adopt(self, record: OrderRecord, placed: ProviderOrder, note: str) -> OrderRecord:
-        return await self.ledger.update(
+        return await self.ledger.orders.update(
             record.id,
             step=Step.SUBMITTED,
             provider_order_id=placed.order_id,
@@ -657,7 +662,9 @@ class PurchaseDriver:
             if order is None:
                 if loop.time() + delay > give_up_at:
                     return PurchaseOutcome(record)
-                if not await self._nap(delay, record.id) or not await self.ledger.acquire_lease(
+                if not await self._nap(
+                    delay, record.id
+                ) or not await self.ledger.orders.acquire_lease(
                     record.id, self.holder, self.lease_seconds
                 ):
                     return PurchaseOutcome(record)
@@ -687,7 +694,7 @@ class PurchaseDriver:
             ):
                 return PurchaseOutcome(await self._settle(record, order))
             if order.state is not record.state or order.provider_status != record.provider_status:
-                record = await self.ledger.update(
+                record = await self.ledger.orders.update(
                     record.id, state=order.state, provider_status=order.provider_status
                 )
             if loop.time() + delay > give_up_at:
@@ -695,7 +702,9 @@ class PurchaseDriver:
             if not await self._nap(delay, record.id):
                 return PurchaseOutcome(record)
             # keep the lease while following; if another worker took it, it drives now
-            if not await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
+            if not await self.ledger.orders.acquire_lease(
+                record.id, self.holder, self.lease_seconds
+            ):
                 return PurchaseOutcome(record)
             delay = min(delay * 2, self.poll_max)
             order = None
@@ -704,8 +713,8 @@ class PurchaseDriver:
         iccids: Sequence[str] = [e.iccid for e in order.esims if e.iccid]
         if record.kind == "topup":
             iccids = [str(record.request["iccid"])]
-        await self.ledger.record_esims(record, iccids)
-        return await self.ledger.update(
+        await self.ledger.orders.record_esims(record, iccids)
+        return await self.ledger.orders.update(
             record.id,
             step=Step.SETTLED,
             state=order.state,

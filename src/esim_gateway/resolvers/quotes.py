@@ -27,7 +27,7 @@ from esim_gateway.errors import (
     QuoteExpired,
     ResourceNotFound,
 )
-from esim_gateway.ledger.repository import QuoteRecord
+from esim_gateway.ledger.quotes import QuoteRecord
 
 __all__ = [
     "LineCapabilities",
@@ -168,7 +168,7 @@ async def quote_order(
             created_at=now,
             expires_at=now + timedelta(seconds=context.settings.quote_ttl),
         )
-        await context.ledger.save_quote(quote)
+        await context.ledger.quotes.save(quote)
     return OrderQuote(provider, tuple(lines), quote, balance_sufficient, tuple(problems))
 
 
@@ -187,7 +187,7 @@ async def check_quote(
     start_date: date | None,
 ) -> None:
     """Refuse an order that does not match its quote, or whose price moved since."""
-    quote = await context.ledger.get_quote(parse_quote_id(quote_id))
+    quote = await context.ledger.quotes.get(parse_quote_id(quote_id))
     # another principal's quote is indistinguishable from one that does not exist
     if quote is None or quote.owner != context.principal.id:
         raise ResourceNotFound("No quote with this id.")

@@ -50,7 +50,7 @@ class Reconciler:
         pass for every finished order whose reference is still watched and due; returns
         how many were started."""
         started = 0
-        pending = await self.ledger.claim_unsettled(
+        pending = await self.ledger.orders.claim_unsettled(
             self.driver.holder,
             limit=self.batch,
             older_than=self.grace if grace is None else grace,
@@ -59,7 +59,7 @@ class Reconciler:
         for record in pending:
             self.driver.start(record)
             started += 1
-        for record in await self.ledger.claim_watched(
+        for record in await self.ledger.orders.claim_watched(
             self.driver.holder, limit=self.batch, lease=self.driver.lease_seconds
         ):
             self.driver.watch(record)
@@ -70,7 +70,7 @@ class Reconciler:
 
     async def settle_all(self, *, grace: float = 0.0, timeout: float = 30.0) -> None:
         """Drive every unsettled order and wait for the drivers (tests, shutdown, CLI)."""
-        pending = await self.ledger.unsettled(limit=10_000, older_than=grace)
+        pending = await self.ledger.orders.unsettled(limit=10_000, older_than=grace)
         tasks = [self.driver.start(record) for record in pending]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

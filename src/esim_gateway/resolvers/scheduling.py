@@ -3,8 +3,8 @@
 `createOrder(scheduledAt)` writes the order at step SCHEDULED and calls no provider.
 Until it is due, `cancelOrder` cancels it for free (a compare-and-set on the step: it
 cannot race the placement). Every replica runs a `Scheduler`; when an order is due,
-`Ledger.claim_scheduled` moves it from SCHEDULED to NEW for exactly one of them, in one guarded
-UPDATE, and that one hands it to the purchase driver. From then on it is an ordinary
+`ledger.quotes.claim_scheduled` moves it from SCHEDULED to NEW for exactly one of them, in
+one guarded UPDATE, and that one hands it to the purchase driver. From then on it is an ordinary
 purchase: leased, looked up by reference before any resend, finished by the reconciler
 if the replica dies.
 """
@@ -20,7 +20,8 @@ from esim_gateway.context import Context
 from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.domain import OrderState
 from esim_gateway.errors import InvalidInput
-from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
+from esim_gateway.ledger.orders import OrderRecord, Step
+from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ops.background import periodic
 from esim_gateway.resolvers.purchasing import PurchaseDriver
 from esim_gateway.resolvers.quotes import moved_price
@@ -63,7 +64,7 @@ async def cancel_scheduled(
             return record  # cancelled before it was placed: again changes nothing
         return None
     note = "cancelled before it was placed" + (f": {reason}" if reason else "")
-    cancelled = await context.ledger.cancel_scheduled(record.id, note)
+    cancelled = await context.ledger.quotes.cancel_scheduled(record.id, note)
     if cancelled is None:
         raise InvalidInput(
             "orderId", "This scheduled order is being placed now; it can no longer be withdrawn."
@@ -98,12 +99,12 @@ class Scheduler:
         """Place the orders due by `now` (the clock when None); returns the orders this
         process claimed and started placing."""
         claimed = []
-        for due in await self.ledger.due_scheduled(now=now, limit=self.batch):
+        for due in await self.ledger.quotes.due_scheduled(now=now, limit=self.batch):
             problem = await self._price_problem(due)
             if problem is not None:
-                await self.ledger.refuse_scheduled(due.id, problem, "PRICE_CHANGED")
+                await self.ledger.quotes.refuse_scheduled(due.id, problem, "PRICE_CHANGED")
                 continue
-            record = await self.ledger.claim_scheduled(
+            record = await self.ledger.quotes.claim_scheduled(
                 due.id, self.driver.holder, lease=self.driver.lease_seconds
             )
             if record is not None:
@@ -116,7 +117,7 @@ class Scheduler:
         quote_id = record.request.get("quoteId")
         if quote_id is None:
             return None
-        quote = await self.ledger.get_quote(str(uuid.UUID(str(quote_id))))
+        quote = await self.ledger.quotes.get(str(uuid.UUID(str(quote_id))))
         if quote is None:  # checked when the order was recorded; quotes are never deleted
             return None
         moved_to = await moved_price(self.catalog, quote)

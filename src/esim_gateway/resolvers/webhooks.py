@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from esim_gateway.context import Context
-from esim_gateway.domain import EVENT_TYPES
+from esim_gateway.domain import EVENT_TYPES, new_secret
 from esim_gateway.errors import Forbidden, InvalidInput, ResourceNotFound, UnknownEvent
 from esim_gateway.ledger.outbox import DeliveryPage, DeliveryRecord, DeliveryStatus, EndpointRecord
 from esim_gateway.outbound.urls import UrlPolicy
@@ -52,7 +52,7 @@ async def create_endpoint(
         raise InvalidInput("description", f"At most {MAX_DESCRIPTION} characters.")
     await _policy(context).check(url)
     return await context.ledger.outbound.create_endpoint(
-        url, tuple(dict.fromkeys(events)), description, context.principal.id
+        url, tuple(dict.fromkeys(events)), description, context.principal.id, secret=new_secret()
     )
 
 
@@ -71,7 +71,7 @@ async def set_enabled(context: Context, endpoint_id: str, enabled: bool) -> Endp
 
 async def rotate_secret(context: Context, endpoint_id: str) -> EndpointRecord:
     _require_operator(context)
-    record = await context.ledger.outbound.rotate_secret(endpoint_id)
+    record = await context.ledger.outbound.rotate_secret(endpoint_id, new_secret())
     if record is None:
         raise ResourceNotFound("No webhook endpoint with this id.")
     return record

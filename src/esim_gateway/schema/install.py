@@ -17,7 +17,7 @@ from esim_gateway import errors
 from esim_gateway.context import Context
 from esim_gateway.domain import EsimProfile
 from esim_gateway.install import instructions as guide_data
-from esim_gateway.install.links import InstallLink as LinkRecord
+from esim_gateway.ledger.install_links import InstallLink as LinkRecord
 from esim_gateway.resolvers import install as install_resolvers
 from esim_gateway.schema.enums import Provider
 from esim_gateway.schema.errors import (

@@ -290,7 +290,7 @@ class Query(WebhookQueries):
             first=first,
             after=after,
         )
-        from esim_gateway.ledger.repository import encode_cursor
+        from esim_gateway.ledger.orders import encode_cursor
 
         edges = [
             OrderEdge(cursor=encode_cursor(r), node=Order.from_record(r)) for r in page.records
@@ -538,12 +538,12 @@ class Subscription:
             raise errors.ResourceNotFound("No order with this id.")
         updates = context.services.broker.subscribe(f"order:{order_id}")
         try:
-            record = await context.ledger.get(order_id)
+            record = await context.ledger.orders.get(order_id)
             while record is not None:
                 context.fresh_loaders()
                 yield Order.from_record(record)
                 await updates.__anext__()
-                record = await context.ledger.get(order_id)
+                record = await context.ledger.orders.get(order_id)
         finally:
             updates.close()
 

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from esim_gateway import domain, errors
 from esim_gateway.context import Context
-from esim_gateway.ledger.repository import OrderEvent, OrderRecord
+from esim_gateway.ledger.orders import OrderEvent, OrderRecord
 from esim_gateway.pricing.currency import canonical_amount
 from esim_gateway.resolvers import esims as esim_resolvers
 from esim_gateway.resolvers import orders as order_resolvers
@@ -369,7 +369,7 @@ class Order(relay.Node):
     async def status_history(self, info: GInfo) -> list[OrderStatusChange]:
         return [
             OrderStatusChange.from_event(e)
-            for e in await info.context.ledger.history(self.record.id)
+            for e in await info.context.ledger.orders.history(self.record.id)
         ]
 
     @strawberry.field(
@@ -380,7 +380,7 @@ class Order(relay.Node):
             DuplicatePurchase(
                 provider_order_id=d.provider_order_id, detected_at=d.detected_at, action=d.action
             )
-            for d in await info.context.ledger.duplicates(self.record.id)
+            for d in await info.context.ledger.orders.duplicates(self.record.id)
         ]
 
     @strawberry.field(

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from esim_gateway.context import Services
-from esim_gateway.ledger.repository import StoredEvent
+from esim_gateway.ledger.events import StoredEvent
 from esim_gateway.signatures import verify_roamify_signature, verify_simplifytrip_signature
 from esim_gateway.webhooks.parsing import MalformedEvent, parse_roamify, parse_simplifytrip
 
@@ -65,7 +65,7 @@ def _error(status: int, message: str) -> Response:
 async def _accept(services: Services, event: StoredEvent) -> Response:
     processor = services.webhooks
     try:
-        fresh = await services.ledger.store_event(event)
+        fresh = await services.ledger.events.store(event)
     except Exception:  # our database failed: 503 so the provider delivers again
         log.exception("could not store a %s webhook", event.provider.value)
         return _error(503, "temporarily unable to accept the event")

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from esim_gateway.domain import EsimUsage, ProviderName
-from esim_gateway.ledger.repository import StoredEvent
+from esim_gateway.ledger.events import StoredEvent
 
 __all__ = ["MalformedEvent", "parse_roamify", "parse_simplifytrip", "roamify_usage"]
 

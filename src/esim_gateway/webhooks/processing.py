@@ -13,7 +13,8 @@ import logging
 
 from esim_gateway.domain import PROVIDER_BALANCE_LOW, ProviderName
 from esim_gateway.errors import GatewayError
-from esim_gateway.ledger.repository import Ledger, StoredEvent
+from esim_gateway.ledger.events import StoredEvent
+from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live.broker import LocalBroker
 from esim_gateway.outbound.esim_watch import EsimAnnouncer
 from esim_gateway.resolvers.purchasing import PurchaseDriver
@@ -42,12 +43,12 @@ class EventProcessor:
         except Exception as exc:  # recorded and retried by the reconciler; never lost
             log.exception("webhook event %s failed", event.event_key)
             outcome = f"failed: {type(exc).__name__}"
-        await self.ledger.mark_event(event.provider, event.event_key, outcome)
+        await self.ledger.events.mark(event.provider, event.event_key, outcome)
         return outcome
 
     async def _apply(self, event: StoredEvent) -> str:
         if event.iccid:
-            owner = await self.ledger.order_for_iccid(event.iccid)
+            owner = await self.ledger.orders.order_for_iccid(event.iccid)
             if owner is not None:
                 await self.broker.publish(f"esim:{event.iccid}", owner.id)
             reading = roamify_usage(event)
@@ -64,9 +65,9 @@ class EventProcessor:
             return "applied"
         if event.reference is None:
             return "ignored"
-        record = await self.ledger.by_reference(event.provider, event.reference)
+        record = await self.ledger.orders.by_reference(event.provider, event.reference)
         if record is None and event.provider is ProviderName.ROAMIFY and event.iccid:
-            record = await self.ledger.order_for_iccid(event.iccid)
+            record = await self.ledger.orders.order_for_iccid(event.iccid)
         if record is None:
             return "unmatched"
         await self.driver.refresh(record)
@@ -94,7 +95,7 @@ class EventProcessor:
     async def process_pending(self, *, limit: int = 100) -> int:
         """Apply what is stored but not applied yet (after a crash, or an order that
         appeared after its event). Returns how many events were looked at."""
-        pending = await self.ledger.events_to_process(limit=limit)
+        pending = await self.ledger.events.to_process(limit=limit)
         for event in pending:
             await self.process(event)
         return len(pending)

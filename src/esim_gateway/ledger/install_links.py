@@ -16,12 +16,12 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from esim_gateway.domain import ProviderName
+from esim_gateway.ledger.store import Sessions, fetch_all, fetch_by_id, utc, utc_or_none
 from esim_gateway.ledger.tables import InstallLinkRow
 
 __all__ = [
@@ -52,10 +52,6 @@ class LinkState(enum.StrEnum):
     REVOKED = "REVOKED"
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class InstallLink:
     id: str
@@ -80,17 +76,17 @@ class InstallLink:
             iccid=row.iccid,
             owner=row.owner,
             created_by=row.created_by,
-            created_at=_utc(row.created_at),
-            expires_at=_utc(row.expires_at),
-            revoked_at=_utc(row.revoked_at) if row.revoked_at is not None else None,
+            created_at=utc(row.created_at),
+            expires_at=utc(row.expires_at),
+            revoked_at=utc_or_none(row.revoked_at),
         )
 
 
 class InstallLinkStore:
     """Install links in the ledger's database (table `install_links`)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
 
     async def create(
         self,
@@ -132,19 +128,17 @@ class InstallLinkStore:
         return InstallLink.from_row(row)
 
     async def get(self, link_id: str) -> InstallLink | None:
-        async with self._sessions() as session:
-            row = await session.get(InstallLinkRow, link_id)
-            return InstallLink.from_row(row) if row is not None else None
+        return await fetch_by_id(self._sessions, InstallLinkRow, link_id, InstallLink.from_row)
 
     async def for_iccid(self, iccid: str) -> list[InstallLink]:
         """Every link of this eSIM, newest first."""
-        async with self._sessions() as session:
-            found = await session.scalars(
-                select(InstallLinkRow)
-                .where(InstallLinkRow.iccid == iccid)
-                .order_by(InstallLinkRow.created_at.desc(), InstallLinkRow.id)
-            )
-            return [InstallLink.from_row(row) for row in found]
+        return await fetch_all(
+            self._sessions,
+            select(InstallLinkRow)
+            .where(InstallLinkRow.iccid == iccid)
+            .order_by(InstallLinkRow.created_at.desc(), InstallLinkRow.id),
+            InstallLink.from_row,
+        )
 
     async def revoke(self, link_id: str, now: datetime) -> InstallLink | None:
         """Revoke (idempotent: a revoked link keeps its first revocation time)."""
