@@ -194,11 +194,33 @@ def healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usable_secret(secret: str | None) -> bool:
+    """A `whsec_` secret whose key decodes: anything else would reject every delivery."""
+    import base64
+    import binascii
+
+    from esim_gateway.outbound.signing import SECRET_PREFIX
+
+    key = (secret or "").strip().removeprefix(SECRET_PREFIX)
+    try:
+        return bool(key) and bool(base64.b64decode(key, validate=True))
+    except binascii.Error:
+        return False
+
+
 def webhook_receiver(args: argparse.Namespace) -> int:
     import uvicorn
 
     from esim_gateway.outbound.receiver import create_receiver
 
+    if not _usable_secret(args.secret):
+        # it would answer 401 to every delivery: say where the secret comes from instead
+        print(
+            "esim-gateway: webhook-receiver needs --secret whsec_...: the `secret` that the"
+            " createWebhookEndpoint mutation returns (or rotateWebhookSecret(id) issues)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"webhook receiver: POST http://{args.host}:{args.port}/ (any path); verified"
         " deliveries are printed one JSON line each",
@@ -242,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser(
         "webhook-receiver", help="print outbound webhooks whose signature checks out (sandbox)"
     )
-    p.add_argument("--secret", required=True, help="the endpoint's whsec_... secret")
+    p.add_argument(
+        "--secret",
+        help="the endpoint's whsec_... secret (from createWebhookEndpoint or rotateWebhookSecret)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8200)
     p.set_defaults(func=webhook_receiver)
