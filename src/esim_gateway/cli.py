@@ -1,5 +1,5 @@
-"""`esim-gateway serve | sandbox | export-schema | config-reference | migrate | healthcheck |
-webhook-receiver`."""
+"""`esim-gateway serve | sandbox | sandbox-reset | export-schema | config-reference | migrate |
+healthcheck | webhook-receiver`."""
 
 from __future__ import annotations
 
@@ -100,11 +100,14 @@ def sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
     from esim_gateway.sandbox import standalone_app
+    from esim_gateway.sandbox.persistence import SandboxStore
     from esim_gateway.sandbox.roamify import create_roamify_sandbox
     from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 
+    store = SandboxStore.open(Path(args.state)) if args.state else None
     app = standalone_app(
-        create_roamify_sandbox(), create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
+        create_roamify_sandbox(store=store),
+        create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay, store=store),
     )
     print(
         f"Roamify sandbox:      http://{args.host}:{args.port}/roamify/api/...  "
@@ -118,6 +121,24 @@ def sandbox(args: argparse.Namespace) -> int:
 
     freeze_long_lived()  # the seeded catalogs and state: see esim_gateway.heap
     uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+def sandbox_reset(args: argparse.Namespace) -> int:
+    """Forget the simulators' orders, eSIMs and balances (the gateway's sandbox state, or
+    `--state FILE` of `esim-gateway sandbox`). The ledger keeps its orders."""
+    from esim_gateway.sandbox.persistence import SandboxStore, state_path
+
+    if args.state:
+        path: Path | None = Path(args.state)
+    else:
+        settings = _settings()
+        path = state_path(settings.database_url, settings.sandbox_state)
+    if path is None:
+        print("esim-gateway: the sandbox keeps its state in memory: nothing to reset")
+        return 0
+    removed = SandboxStore.reset(path)
+    print(f"sandbox state {path} {'removed' if removed else 'was already empty'}")
     return 0
 
 
@@ -242,7 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--fulfil-delay", type=float, default=2.0)
+    p.add_argument("--state", help="keep the simulators' state in this JSON file")
     p.set_defaults(func=sandbox)
+    p = commands.add_parser(
+        "sandbox-reset", help="forget the simulators' orders, eSIMs and balances"
+    )
+    p.add_argument("--state", help="the state file of `sandbox --state FILE`")
+    p.set_defaults(func=sandbox_reset)
     p = commands.add_parser(
         "export-schema",
         help="print or write the GraphQL SDL (a file gets possible-types.json beside it)",
