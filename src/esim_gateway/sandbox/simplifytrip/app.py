@@ -12,9 +12,7 @@ Bare JSON bodies (no envelope), VND integers, ISO timestamps, and every error as
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import orjson
@@ -22,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from esim_gateway.sandbox._kit import json_response
+from esim_gateway.sandbox._kit import Refused, json_response, refusals
 from esim_gateway.sandbox.simplifytrip.state import (
     RETURN_FEE,
     SimplifyTripState,
@@ -62,30 +60,8 @@ def error(status: int, message: str) -> Response:
     )
 
 
-class Refused(Exception):
-    """A request the API turns down: raised by a check, answered by `refusals`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def response(self) -> Response:
-        return error(self.status, str(self))
-
-
-def refusals(
-    handler: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """The handler's answer, or the error of the first check that refused the request."""
-
-    @functools.wraps(handler)
-    async def answer(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Refused as refused:
-            return refused.response()
-
-    return answer
+def refuse(status: int, message: str) -> Refused:
+    return Refused(error(status, message))
 
 
 def _state(request: Request) -> SimplifyTripState:
@@ -99,12 +75,12 @@ async def _signed(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise Refused(400, "Request body must be valid JSON") from None
+        raise refuse(400, "Request body must be valid JSON") from None
     if not isinstance(body, dict):
-        raise Refused(400, "Request body must be a JSON object")
+        raise refuse(400, "Request body must be a JSON object")
     key: str = request.app.state.checksum_key
     if not verify_simplifytrip_signature(body, request.headers.get("x-signature"), key):
-        raise Refused(400, "Invalid signature")
+        raise refuse(400, "Invalid signature")
     return body
 
 
@@ -300,7 +276,7 @@ def _blank(body: dict[str, Any], *names: str) -> str | None:
 def _require(body: dict[str, Any], *names: str) -> None:
     missing = _blank(body, *names)
     if missing is not None:
-        raise Refused(400, f"Please do not leave blank: {missing}")
+        raise refuse(400, f"Please do not leave blank: {missing}")
 
 
 def _check_order_request(state: SimplifyTripState, body: dict[str, Any]) -> None:
@@ -308,16 +284,16 @@ def _check_order_request(state: SimplifyTripState, body: dict[str, Any]) -> None
     _require(body, "trackId", "items")
     track_id, items = body["trackId"], body["items"]
     if not isinstance(track_id, str) or len(track_id) > 100:
-        raise Refused(400, "trackId must be a string of at most 100 characters")
+        raise refuse(400, "trackId must be a string of at most 100 characters")
     if not isinstance(items, list) or not items:
-        raise Refused(400, "items must contain at least 1 item")
+        raise refuse(400, "items must contain at least 1 item")
     delivery = body.get("deliveryType", "WEBHOOK")
     if delivery not in ("WEBHOOK", "EMAIL"):
-        raise Refused(400, "deliveryType must be WEBHOOK or EMAIL")
+        raise refuse(400, "deliveryType must be WEBHOOK or EMAIL")
     if delivery == "EMAIL" and (_blank(body, "customerEmail", "customerName") is not None):
-        raise Refused(400, "customerEmail and customerName are required when deliveryType is EMAIL")
+        raise refuse(400, "customerEmail and customerName are required when deliveryType is EMAIL")
     if track_id in state.by_track:
-        raise Refused(400, f"trackId {track_id} already exists")
+        raise refuse(400, f"trackId {track_id} already exists")
 
 
 Line = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
@@ -330,18 +306,18 @@ def _order_lines(state: SimplifyTripState, items: list[Any]) -> list[Line]:
     parsed: list[Line] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise Refused(400, f"items[{index}] must be an object")
+            raise refuse(400, f"items[{index}] must be an object")
         _require(item, "subTrackId", "sku", "quantity")
         quantity = item["quantity"]
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 500:
-            raise Refused(400, f"items[{index}].quantity must be an integer from 1 to 500")
+            raise refuse(400, f"items[{index}].quantity must be an integer from 1 to 500")
         if item["subTrackId"] in sub_ids or item["sku"] in skus:
-            raise Refused(400, "subTrackId and sku must be unique in the request")
+            raise refuse(400, "subTrackId and sku must be unique in the request")
         sub_ids.add(item["subTrackId"])
         skus.add(item["sku"])
         found = state.catalog.variations.get(str(item["sku"]))
         if found is None:
-            raise Refused(404, f"Product {item['sku']} not found")
+            raise refuse(404, f"Product {item['sku']} not found")
         parsed.append((item, found[0], found[1]))
     return parsed
 
@@ -349,13 +325,13 @@ def _order_lines(state: SimplifyTripState, items: list[Any]) -> list[Line]:
 def _one_kind(parsed: list[Line]) -> str:
     kinds = {product["type"] for _, _, product in parsed}
     if len(kinds) != 1 or kinds - {"eSIM", "SIM"}:
-        raise Refused(400, "All items must be of the same product type (eSIM or SIM)")
+        raise refuse(400, "All items must be of the same product type (eSIM or SIM)")
     return str(kinds.pop())
 
 
 def _charge(state: SimplifyTripState, total: int) -> None:
     if total > state.wallet:
-        raise Refused(422, "Insufficient wallet balance")
+        raise refuse(422, "Insufficient wallet balance")
     state.wallet -= total
 
 
@@ -415,24 +391,24 @@ def _recharge_line(
     _require(body, "trackId", "items")
     items = body["items"]
     if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
-        raise Refused(400, "items must contain exactly one item")
+        raise refuse(400, "items must contain exactly one item")
     item = items[0]
     _require(item, "subTrackId", "sku", "iccids")
     if body["trackId"] in state.by_track:
-        raise Refused(400, f"trackId {body['trackId']} already exists")
+        raise refuse(400, f"trackId {body['trackId']} already exists")
     iccids = item["iccids"]
     if (
         not isinstance(iccids, list)
         or not 1 <= len(iccids) <= 50
         or len(set(iccids)) != len(iccids)
     ):
-        raise Refused(400, "iccids must hold 1 to 50 unique ICCIDs")
+        raise refuse(400, "iccids must hold 1 to 50 unique ICCIDs")
     found = state.catalog.variations.get(str(item["sku"]))
     if found is None or found[1]["type"] != "SIM_RECHARGE":
-        raise Refused(404, f"Recharge product {item['sku']} not found")
+        raise refuse(404, f"Recharge product {item['sku']} not found")
     unknown = [i for i in iccids if i not in state.sims]
     if unknown:
-        raise Refused(404, f"SIM {unknown[0]} not found")
+        raise refuse(404, f"SIM {unknown[0]} not found")
     return item, found[0], iccids
 
 
@@ -522,17 +498,17 @@ def _returnable_order(state: SimplifyTripState, body: dict[str, Any]) -> StOrder
     """The order a return request names, if a return may be requested for it now."""
     _require(body, "returnTrackId", "orderId", "items")
     if any(r.return_track_id == body["returnTrackId"] for r in state.returns.values()):
-        raise Refused(400, f"returnTrackId {body['returnTrackId']} already exists")
+        raise refuse(400, f"returnTrackId {body['returnTrackId']} already exists")
     order = state.find_order(str(body["orderId"]))
     if order is None or _due(state, order).status != "SUCCESS":
-        raise Refused(404, NOT_ELIGIBLE)
+        raise refuse(404, NOT_ELIGIBLE)
     if state.clock() - order.created_at > SIX_MONTHS:
-        raise Refused(400, "The order is older than 6 months")
+        raise refuse(400, "The order is older than 6 months")
     if any(state.returns[r].status in ("REQUESTED", "REFUNDING") for r in order.returns):
-        raise Refused(400, "The order already has an active return request")
+        raise refuse(400, "The order already has an active return request")
     items = body["items"]
     if not isinstance(items, list) or not items:
-        raise Refused(400, "items must contain at least 1 item")
+        raise refuse(400, "items must contain at least 1 item")
     return order
 
 
@@ -543,13 +519,13 @@ def _return_quantity(
     iccids = item.get("iccids") or []
     if target.type in ("eSIM", "SIM_RECHARGE"):
         if not iccids or any(i not in target.iccids for i in iccids):
-            raise Refused(400, f"items[{index}].iccids are not part of the order item")
+            raise refuse(400, f"items[{index}].iccids are not part of the order item")
         if any(i in state.esims and state.esims[i].return_status != "NONE" for i in iccids):
-            raise Refused(400, f"items[{index}].iccids are already reserved or returned")
+            raise refuse(400, f"items[{index}].iccids are already reserved or returned")
         return len(iccids), iccids
     quantity = int(item.get("quantity") or 0)
     if not 1 <= quantity <= target.quantity - target.quantity_returned:
-        raise Refused(400, f"items[{index}].quantity is not available")
+        raise refuse(400, f"items[{index}].quantity is not available")
     return quantity, iccids
 
 
@@ -558,13 +534,13 @@ def _return_line(
 ) -> tuple[dict[str, Any], int, int]:
     """One returned item: (its line in the request, its fee, its refund)."""
     if not isinstance(item, dict):
-        raise Refused(400, f"items[{index}] must be an object")
+        raise refuse(400, f"items[{index}] must be an object")
     key = item.get("subOrderId") or item.get("orderItemId")
     target = next((i for i in order.items if key in (i.id, i.sub_track_id)), None)
     if target is None:
-        raise Refused(400, f"items[{index}] does not belong to the order")
+        raise refuse(400, f"items[{index}] does not belong to the order")
     if target.id in seen:
-        raise Refused(400, "Duplicate items in the request")
+        raise refuse(400, "Duplicate items in the request")
     seen.add(target.id)
     quantity, iccids = _return_quantity(state, target, index, item)
     fee = 0 if target.type == "SIM_RECHARGE" else RETURN_FEE * quantity
