@@ -83,15 +83,18 @@ class Sandboxes:
 
     @classmethod
     def create(cls, settings: Settings) -> Sandboxes:
+        from esim_gateway.sandbox.persistence import state_for_ledger
         from esim_gateway.sandbox.roamify import create_roamify_sandbox
         from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 
+        store = state_for_ledger(settings.database_url, settings.sandbox_state)
         return cls(
             roamify=None
             if settings.roamify_base_url
             else create_roamify_sandbox(
                 token=settings.roamify_token or "",
                 webhook_secret=settings.roamify_webhook_secret or "",
+                store=store,
             ),
             simplifytrip=None
             if settings.simplifytrip_base_url
@@ -100,6 +103,7 @@ class Sandboxes:
                 secret_key=settings.simplifytrip_secret_key or "",
                 checksum_key=settings.simplifytrip_checksum_key or "",
                 fulfil_delay=settings.sandbox_fulfil_delay,
+                store=store,
             ),
         )
 

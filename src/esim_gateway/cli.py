@@ -1,5 +1,5 @@
-"""`esim-gateway serve | sandbox | export-schema | config-reference | migrate | healthcheck |
-webhook-receiver`."""
+"""`esim-gateway serve | sandbox | sandbox-reset | export-schema | config-reference | migrate |
+healthcheck | webhook-receiver`."""
 
 from __future__ import annotations
 
@@ -102,11 +102,14 @@ def sandbox(args: argparse.Namespace) -> int:
     import uvicorn
 
     from esim_gateway.sandbox import standalone_app
+    from esim_gateway.sandbox.persistence import SandboxStore
     from esim_gateway.sandbox.roamify import create_roamify_sandbox
     from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 
+    store = SandboxStore.open(Path(args.state)) if args.state else None
     app = standalone_app(
-        create_roamify_sandbox(), create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay)
+        create_roamify_sandbox(store=store),
+        create_simplifytrip_sandbox(fulfil_delay=args.fulfil_delay, store=store),
     )
     print(
         f"Roamify sandbox:      http://{args.host}:{args.port}/roamify/api/...  "
@@ -120,6 +123,24 @@ def sandbox(args: argparse.Namespace) -> int:
 
     freeze_long_lived()  # the seeded catalogs and state: see esim_gateway.ops.heap
     uvicorn.run(app, host=args.host, port=args.port)
+    return 0
+
+
+def sandbox_reset(args: argparse.Namespace) -> int:
+    """Forget the simulators' orders, eSIMs and balances (the gateway's sandbox state, or
+    `--state FILE` of `esim-gateway sandbox`). The ledger keeps its orders."""
+    from esim_gateway.sandbox.persistence import SandboxStore, state_path
+
+    if args.state:
+        path: Path | None = Path(args.state)
+    else:
+        settings = _settings()
+        path = state_path(settings.database_url, settings.sandbox_state)
+    if path is None:
+        print("esim-gateway: the sandbox keeps its state in memory: nothing to reset")
+        return 0
+    removed = SandboxStore.reset(path)
+    print(f"sandbox state {path} {'removed' if removed else 'was already empty'}")
     return 0
 
 
@@ -196,11 +217,33 @@ def healthcheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usable_secret(secret: str | None) -> bool:
+    """A `whsec_` secret whose key decodes: anything else would reject every delivery."""
+    import base64
+    import binascii
+
+    from esim_gateway.outbound.signing import SECRET_PREFIX
+
+    key = (secret or "").strip().removeprefix(SECRET_PREFIX)
+    try:
+        return bool(key) and bool(base64.b64decode(key, validate=True))
+    except binascii.Error:
+        return False
+
+
 def webhook_receiver(args: argparse.Namespace) -> int:
     import uvicorn
 
     from esim_gateway.outbound.receiver import create_receiver
 
+    if not _usable_secret(args.secret):
+        # it would answer 401 to every delivery: say where the secret comes from instead
+        print(
+            "esim-gateway: webhook-receiver needs --secret whsec_...: the `secret` that the"
+            " createWebhookEndpoint mutation returns (or rotateWebhookSecret(id) issues)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"webhook receiver: POST http://{args.host}:{args.port}/ (any path); verified"
         " deliveries are printed one JSON line each",
@@ -222,7 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--fulfil-delay", type=float, default=2.0)
+    p.add_argument("--state", help="keep the simulators' state in this JSON file")
     p.set_defaults(func=sandbox)
+    p = commands.add_parser(
+        "sandbox-reset", help="forget the simulators' orders, eSIMs and balances"
+    )
+    p.add_argument("--state", help="the state file of `sandbox --state FILE`")
+    p.set_defaults(func=sandbox_reset)
     p = commands.add_parser(
         "export-schema",
         help="print or write the GraphQL SDL (a file gets possible-types.json beside it)",
@@ -244,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser(
         "webhook-receiver", help="print outbound webhooks whose signature checks out (sandbox)"
     )
-    p.add_argument("--secret", required=True, help="the endpoint's whsec_... secret")
+    p.add_argument(
+        "--secret",
+        help="the endpoint's whsec_... secret (from createWebhookEndpoint or rotateWebhookSecret)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8200)
     p.set_defaults(func=webhook_receiver)

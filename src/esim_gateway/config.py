@@ -515,6 +515,14 @@ class Settings:
         number(at_least=0, unit="seconds"),
         "how long SimplifyTrip's simulator takes to fulfil an eSIM order",
     )
+    sandbox_state: str | None = setting(
+        None,
+        TEXT,
+        "the JSON file the simulators keep their orders, eSIMs and balances in across"
+        " restarts (`memory`: not kept); dropped with a SQLite ledger's file, emptied by"
+        " `esim-gateway sandbox-reset`",
+        shown="beside a SQLite ledger (`esim_gateway.sandbox.json`); in memory otherwise",
+    )
     public_url: str | None = setting(
         None,
         URL,

@@ -49,6 +49,7 @@ def test_the_image_carries_graphiqls_assets_where_the_gateway_looks() -> None:
         ".venv/lib/python3.11/site-packages/x.py",
         ".git/HEAD",
         "esim_gateway.db",
+        "esim_gateway.sandbox.json",
         ".env",
         "var/graphiql/graphiql.min.js",
         "src/esim_gateway/__pycache__/app.cpython-311.pyc",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -46,12 +47,14 @@ __all__ = [
     "ConnectionDropped",
     "Fault",
     "FaultPlan",
+    "Refused",
     "SandboxControl",
     "WebhookSender",
     "control_routes",
     "hidden_until",
     "is_visible",
     "json_response",
+    "refusals",
     "route_templates",
 ]
 
@@ -164,6 +167,30 @@ class SandboxControl:
         """Wait until every late commit has happened (tests, demos)."""
         while self.late:
             await asyncio.gather(*list(self.late), return_exceptions=True)
+
+
+class Refused(Exception):
+    """A request a simulator turns down: raised by a check with the provider's error
+    answer, returned by the handler's `refusals` wrapper."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def refusals(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler's answer, or the error of the first check that refused the request."""
+
+    @functools.wraps(handler)
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            return refused.response
+
+    return answer
 
 
 def _route_path(scope: Scope) -> str:

@@ -8,7 +8,10 @@ sandbox.state                    # orders, eSIMs, balance, catalog; knobs instal
 sandbox.control.faults.arm("POST", "/api/esim/order", status=500, body={...})
 sandbox.control.calls.count("POST", "/api/esim/order")
 await sandbox.settle()           # deliver pending webhooks now
-await sandbox.aclose()           # cancel what is still pending
+await sandbox.aclose()           # cancel what is still pending; save the state
+
+With `store` (a `SandboxStore`, see persistence.py) the state is restored from it and
+saved to it; without, it lives in memory only (tests build thousands of simulators).
 
 Every route except `/_sandbox/*` needs `Authorization: Bearer <token>` (default
 `sandbox-roamify-token`). With `webhook_url`, signed webhooks (`X-Roamify-Signature`,
@@ -41,6 +44,7 @@ from esim_gateway.sandbox._kit import (
     json_response,
     route_templates,
 )
+from esim_gateway.sandbox.persistence import SandboxStore, StoreMiddleware
 from esim_gateway.sandbox.roamify.app import UNAUTHORIZED, routes
 from esim_gateway.sandbox.roamify.catalog import build_catalog
 from esim_gateway.sandbox.roamify.state import RoamifyState
@@ -55,14 +59,18 @@ class RoamifySandbox:
     state: RoamifyState
     control: SandboxControl
     webhooks: WebhookSender
+    store: SandboxStore | None = None
 
     async def settle(self) -> None:
         """Await every pending background job (webhook deliveries and their retries)."""
         await self.webhooks.settle()
 
     async def aclose(self) -> None:
-        """Cancel pending deliveries; close the webhook client if the sandbox made it."""
+        """Cancel pending deliveries; close the webhook client if the sandbox made it;
+        save the state to its store."""
         await self.webhooks.aclose()
+        if self.store is not None:
+            self.store.close()
 
 
 def create_roamify_sandbox(
@@ -75,8 +83,11 @@ def create_roamify_sandbox(
     initial_balance: Decimal = Decimal("10000.00"),
     packages_per_country: int | None = None,
     clock: Callable[[], float] = time.time,
+    store: SandboxStore | None = None,
 ) -> RoamifySandbox:
     state = RoamifyState(build_catalog(seed, packages_per_country), initial_balance, clock)
+    if store is not None:
+        store.attach("roamify", state.snapshot, state.restore)
     control = SandboxControl()
     sender = WebhookSender(
         webhook_url,
@@ -97,15 +108,19 @@ def create_roamify_sandbox(
         return None
 
     api = routes()
-    app = Starlette(
-        routes=[*control_routes(control), *api],
-        middleware=[
-            Middleware(FaultMiddleware, control=control, templates=route_templates(api)),
-            Middleware(BearerAuth, check=check),
-        ],
-    )
+    middleware = [
+        Middleware(FaultMiddleware, control=control, templates=route_templates(api)),
+        Middleware(BearerAuth, check=check),
+    ]
+    if store is not None:
+        middleware.insert(0, Middleware(StoreMiddleware, store=store, on_first_call=_nothing))
+    app = Starlette(routes=[*control_routes(control), *api], middleware=middleware)
     app.state.roamify = state
-    return RoamifySandbox(app, state, control, sender)
+    return RoamifySandbox(app, state, control, sender, store)
+
+
+def _nothing() -> None:
+    """Roamify keeps no timers: nothing to re-arm after a restart."""
 
 
 def app_factory() -> Starlette:

@@ -52,7 +52,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from esim_gateway.sandbox._kit import json_response
+from esim_gateway.sandbox._kit import Refused, json_response, refusals
 from esim_gateway.sandbox.roamify.state import SMDP, RoamifyEsim, RoamifyOrder, RoamifyState
 
 __all__ = ["RATES", "UNAUTHORIZED", "esim_json", "order_json", "routes"]
@@ -245,98 +245,115 @@ def _state(request: Request) -> RoamifyState:
     return state
 
 
-async def _json_body(request: Request) -> dict[str, Any] | Response:
+def refuse(message: str, code: str | None = None) -> Refused:
+    """A Joi-style 400 (`joi`), raised."""
+    return Refused(joi(message, code))
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
     """The JSON object body; null optional values count as absent (Joi's `allow(null)`)."""
     raw = await request.body()
     try:
         body = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
-        return joi("Unexpected token in JSON body: the body must be valid JSON")
+        raise refuse("Unexpected token in JSON body: the body must be valid JSON") from None
     if not isinstance(body, dict):
-        return joi('"value" must be of type object')
+        raise refuse('"value" must be of type object')
     return {k: v for k, v in body.items() if v is not None}
 
 
-def _unknown_key(body: dict[str, Any], allowed: tuple[str, ...]) -> Response | None:
+def _unknown_key(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
     """Joi refuses keys outside the schema, after the known keys were validated (so a
     body with `packageId` at the top level still says `"items" is required`)."""
     for key in body:
         if key not in allowed:
-            return joi(f'"{key}" is not allowed')
-    return None
+            raise refuse(f'"{key}" is not allowed')
 
 
-def _optional_str(body: dict[str, Any], key: str) -> str | Response | None:
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        return joi(f'"{key}" must be a string')
+        raise refuse(f'"{key}" must be a string')
     return value
 
 
-def _start_date(body: dict[str, Any]) -> str | Response | None:
+def _required_str(body: dict[str, Any], key: str, where: str = "") -> str:
+    name = f"{where}.{key}" if where else key
+    value = body.get(key)
+    if value is None:
+        raise refuse(f'"{name}" is required')
+    if not isinstance(value, str) or not value:
+        raise refuse(f'"{name}" must be a non-empty string')
+    return value
+
+
+def _start_date(body: dict[str, Any]) -> str | None:
     start = _optional_str(body, "startDate")
     if isinstance(start, str):
         try:
             datetime.fromisoformat(start.replace("Z", "+00:00"))
         except ValueError:
-            return joi('"startDate" must be in ISO 8601 date format')
+            raise refuse('"startDate" must be in ISO 8601 date format') from None
     return start
 
 
-def _parse_items(body: dict[str, Any], state: RoamifyState) -> list[tuple[str, int]] | Response:
+def _parse_items(body: dict[str, Any], state: RoamifyState) -> list[tuple[str, int]]:
     items = body.get("items")
     if items is None:
-        return joi('"items" is required')
+        raise refuse('"items" is required')
     if not isinstance(items, list):
-        return joi('"items" must be an array')
+        raise refuse('"items" must be an array')
     if not items:
-        return joi('"items" must contain at least 1 items')
+        raise refuse('"items" must contain at least 1 items')
     if len(items) > MAX_ITEMS:
-        return joi(f'"items" must contain less than or equal to {MAX_ITEMS} items')
-    parsed: list[tuple[str, int]] = []
-    for index, item in enumerate(items):
-        where = f"items[{index}]"
-        if not isinstance(item, dict):
-            return joi(f'"{where}" must be of type object')
-        for key in item:
-            if key not in ("packageId", "quantity"):
-                return joi(f'"{where}.{key}" is not allowed')
-        package_id, quantity = item.get("packageId"), item.get("quantity")
-        if package_id is None:
-            return joi(f'"{where}.packageId" is required')
-        if not isinstance(package_id, str) or not package_id:
-            return joi(f'"{where}.packageId" must be a non-empty string')
-        if quantity is None:
-            return joi(f'"{where}.quantity" is required')
-        if isinstance(quantity, bool) or not isinstance(quantity, int | float):
-            return joi(f'"{where}.quantity" must be a number')
-        if not float(quantity).is_integer():
-            return joi(f'"{where}.quantity" must be an integer')
-        if quantity < 1:
-            return joi(f'"{where}.quantity" must be greater than or equal to 1')
-        if quantity > MAX_QUANTITY:
-            return joi(f'"{where}.quantity" must be less than or equal to {MAX_QUANTITY}')
-        if package_id not in state.catalog.packages:
-            return joi(f'"{where}.packageId" package {package_id} was not found')
-        parsed.append((package_id, int(quantity)))
-    return parsed
+        raise refuse(f'"items" must contain less than or equal to {MAX_ITEMS} items')
+    return [_parse_item(f"items[{index}]", item, state) for index, item in enumerate(items)]
+
+
+def _parse_item(where: str, item: Any, state: RoamifyState) -> tuple[str, int]:
+    if not isinstance(item, dict):
+        raise refuse(f'"{where}" must be of type object')
+    for key in item:
+        if key not in ("packageId", "quantity"):
+            raise refuse(f'"{where}.{key}" is not allowed')
+    package_id = _required_str(item, "packageId", where)
+    quantity = _quantity(where, item.get("quantity"))
+    if package_id not in state.catalog.packages:
+        raise refuse(f'"{where}.packageId" package {package_id} was not found')
+    return package_id, quantity
+
+
+def _quantity(where: str, quantity: Any) -> int:
+    if quantity is None:
+        raise refuse(f'"{where}.quantity" is required')
+    if isinstance(quantity, bool) or not isinstance(quantity, int | float):
+        raise refuse(f'"{where}.quantity" must be a number')
+    if not float(quantity).is_integer():
+        raise refuse(f'"{where}.quantity" must be an integer')
+    if quantity < 1:
+        raise refuse(f'"{where}.quantity" must be greater than or equal to 1')
+    if quantity > MAX_QUANTITY:
+        raise refuse(f'"{where}.quantity" must be less than or equal to {MAX_QUANTITY}')
+    return int(quantity)
 
 
 def _bool_param(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in ("true", "1")
 
 
-def _number_param(request: Request, key: str) -> float | Response | None:
+def _number_param(request: Request, key: str) -> float | None:
     raw = request.query_params.get(key)
     if raw is None or raw == "":
         return None
     try:
         number = float(raw)
     except ValueError:
-        return joi(f'"{key}" must be a number')
-    return number if math.isfinite(number) else joi(f'"{key}" must be a number')
+        raise refuse(f'"{key}" must be a number') from None
+    if not math.isfinite(number):
+        raise refuse(f'"{key}" must be a number')
+    return number
 
 
 def _limit(request: Request) -> int | Response:
@@ -371,7 +388,7 @@ async def countries(request: Request) -> Response:
     return ok({"countries": found})
 
 
-def _package_filter(request: Request) -> dict[str, Any] | Response:
+def _package_filter(request: Request) -> dict[str, Any]:
     """The packages query, validated against the countries list like the real API."""
     q = request.query_params
     state = _state(request)
@@ -380,24 +397,20 @@ def _package_filter(request: Request) -> dict[str, Any] | Response:
     if country:
         names = {c["name"].lower() for c in state.catalog.countries}
         if country.lower() not in names:
-            return joi('"country" must be a country name from /api/esim/countries')
+            raise refuse('"country" must be a country name from /api/esim/countries')
         spec["country"] = country.lower()
     code = q.get("countryCode")
     if code:
         codes = {c["code"] for c in state.catalog.countries}
         if code.upper() not in codes:
-            return joi('"countryCode" must be a code from /api/esim/countries')
+            raise refuse('"countryCode" must be a code from /api/esim/countries')
         spec["countryCode"] = code.upper()
     geography = q.get("geography")
     if geography:
         if geography not in GEOGRAPHIES:
-            return joi('"geography" must be one of [local, regional, global]')
+            raise refuse('"geography" must be one of [local, regional, global]')
         spec["geography"] = geography
-    for key in ("days", "gbs"):
-        number = _number_param(request, key)
-        if isinstance(number, Response):
-            return number
-        spec[key] = number
+    spec.update({key: _number_param(request, key) for key in ("days", "gbs")})
     spec["isUnlimited"] = _bool_param(q.get("isUnlimited"))
     return spec
 
@@ -433,28 +446,39 @@ def _plan_matches(package: dict[str, Any], spec: dict[str, Any]) -> bool:
     return True
 
 
-async def packages(request: Request) -> Response:
+def _grouped(groups: list[dict[str, Any]], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The older shape: each country group with its matching packages."""
+    result = []
+    for group in groups:
+        chosen = [p for p in group["packages"] if _matches(group, p, spec)]
+        if chosen:
+            result.append({**group, "packages": chosen})
+    return result
+
+
+def _paging(request: Request) -> tuple[int, int]:
+    """(page, pageSize) of the paginated shape."""
     q = request.query_params
-    spec = _package_filter(request)
-    if isinstance(spec, Response):
-        return spec
-    groups = _state(request).catalog.groups
-    if "page" not in q and "pageSize" not in q:
-        result = []
-        for group in groups:
-            chosen = [p for p in group["packages"] if _matches(group, p, spec)]
-            if chosen:
-                result.append({**group, "packages": chosen})
-        return ok({"packages": result})
     try:
         page = int(q.get("page") or "1")
         size = int(q.get("pageSize") or "50")
     except ValueError:
-        return joi('"page" and "pageSize" must be numbers')
+        raise refuse('"page" and "pageSize" must be numbers') from None
     if page < 1:
-        return joi('"page" must be greater than or equal to 1')
+        raise refuse('"page" must be greater than or equal to 1')
     if not 1 <= size <= MAX_PAGE_SIZE:
-        return joi(f'"pageSize" must be between 1 and {MAX_PAGE_SIZE}')
+        raise refuse(f'"pageSize" must be between 1 and {MAX_PAGE_SIZE}')
+    return page, size
+
+
+@refusals
+async def packages(request: Request) -> Response:
+    q = request.query_params
+    spec = _package_filter(request)
+    groups = _state(request).catalog.groups
+    if "page" not in q and "pageSize" not in q:
+        return ok({"packages": _grouped(groups, spec)})
+    page, size = _paging(request)
     pairs = (
         ((g, p) for g in groups for p in g["packages"])
         if _unfiltered(spec)
@@ -485,38 +509,35 @@ async def packages(request: Request) -> Response:
 ORDER_KEYS = ("items", "referenceId")
 
 
+@refusals
 async def create_order(request: Request) -> Response:
     return await _create(request, instant=False)
 
 
+@refusals
 async def create_instant_order(request: Request) -> Response:
     return await _create(request, instant=True)
+
+
+def _affordable(state: RoamifyState, total: Decimal) -> None:
+    """Refuses (422, with the `insufficient_balance` webhook) what the balance cannot pay."""
+    if total > state.balance:
+        state.refuse_for_balance()
+        raise Refused(failed(422, "Insufficient balance", "INSUFFICIENT_BALANCE"))
 
 
 async def _create(request: Request, *, instant: bool) -> Response:
     state = _state(request)
     body = await _json_body(request)
-    if isinstance(body, Response):
-        return body
     items = _parse_items(body, state)
-    if isinstance(items, Response):
-        return items
     reference = _optional_str(body, "referenceId")
-    if isinstance(reference, Response):
-        return reference
     start = _start_date(body)
-    if isinstance(start, Response):
-        return start
-    unknown = _unknown_key(body, (*ORDER_KEYS, "startDate") if instant else ORDER_KEYS)
-    if unknown is not None:
-        return unknown
+    _unknown_key(body, (*ORDER_KEYS, "startDate") if instant else ORDER_KEYS)
     if instant and start is None:
         for package_id, _ in items:
             if _needs_travel_date(state.catalog.packages[package_id][0]):
-                return _travel_date_required()
-    if state.order_total(items) > state.balance:
-        state.refuse_for_balance()
-        return failed(422, "Insufficient balance", "INSUFFICIENT_BALANCE")
+                raise _travel_date_required()
+    _affordable(state, state.order_total(items))
     order = state.new_order(items, reference, "instant" if instant else "order")
     if not instant:
         return ok(order_json(state, order))
@@ -529,8 +550,8 @@ def _needs_travel_date(package: dict[str, Any]) -> bool:
     return bool(package.get("requirements", {}).get("travelDate"))
 
 
-def _travel_date_required() -> Response:
-    return joi(
+def _travel_date_required() -> Refused:
+    return refuse(
         '"startDate" is required: this package needs a travel date (requirements.travelDate)',
         "TRAVEL_DATE_REQUIRED",
     )
@@ -590,38 +611,35 @@ async def list_esims(request: Request) -> Response:
     return ok([esim_json(state, e) for e in found[:limit]])
 
 
+def _apply_targets(state: RoamifyState, esim_id: str | None, reference: str) -> list[RoamifyEsim]:
+    """The eSIM named by id, or every eSIM of the newest order with the reference."""
+    if esim_id:
+        esim = state.esim_by_id(esim_id)
+        if esim is None:
+            raise Refused(failed(404, "eSIM not found"))
+        return [esim]
+    order = state.newest_order(reference)
+    if order is None:
+        raise Refused(failed(404, "Order not found"))
+    return [state.esims[i] for i in order.esim_ids]
+
+
+@refusals
 async def apply(request: Request) -> Response:
     state = _state(request)
     body = await _json_body(request)
-    if isinstance(body, Response):
-        return body
     esim_id = _optional_str(body, "esimId")
     reference = _optional_str(body, "referenceId")
     start = _start_date(body)
-    for value in (esim_id, reference, start):
-        if isinstance(value, Response):
-            return value
     if not esim_id and not reference:
-        return joi('"esimId" is required')
-    unknown = _unknown_key(body, ("esimId", "referenceId", "startDate"))
-    if unknown is not None:
-        return unknown
-    if esim_id:
-        esim = state.esim_by_id(str(esim_id))
-        if esim is None:
-            return failed(404, "eSIM not found")
-        targets = [esim]
-    else:
-        order = state.newest_order(str(reference))
-        if order is None:
-            return failed(404, "Order not found")
-        targets = [state.esims[i] for i in order.esim_ids]
+        raise refuse('"esimId" is required')
+    _unknown_key(body, ("esimId", "referenceId", "startDate"))
+    targets = _apply_targets(state, esim_id, str(reference))
     for esim in targets:
         package, _ = state.catalog.packages[esim.package_id]
         if not esim.applied and start is None and _needs_travel_date(package):
-            return _travel_date_required()
-    start_text = start if isinstance(start, str) else None
-    applied = [esim_json(state, state.apply(esim, start_text)) for esim in targets]
+            raise _travel_date_required()
+    applied = [esim_json(state, state.apply(esim, start)) for esim in targets]
     return ok(applied[0] if esim_id else applied)
 
 
@@ -640,6 +658,7 @@ def _topup_offers(state: RoamifyState, esim: RoamifyEsim) -> list[dict[str, Any]
     ]
 
 
+@refusals
 async def topup_packages(request: Request) -> Response:
     state = _state(request)
     iccid = request.query_params.get("iccid")
@@ -653,34 +672,18 @@ async def topup_packages(request: Request) -> Response:
     if package_id:
         return ok([_topup_json(p) for p in offers if p["packageId"] == package_id])
     spec: dict[str, Any] = {"isUnlimited": _bool_param(request.query_params.get("isUnlimited"))}
-    for key in ("days", "gbs"):
-        number = _number_param(request, key)
-        if isinstance(number, Response):
-            return number
-        spec[key] = number
+    spec.update({key: _number_param(request, key) for key in ("days", "gbs")})
     return ok([_topup_json(p) for p in offers if _plan_matches(p, spec)])
 
 
+@refusals
 async def create_topup(request: Request) -> Response:
     state = _state(request)
     body = await _json_body(request)
-    if isinstance(body, Response):
-        return body
-    iccid, package_id = body.get("iccid"), body.get("packageId")
-    if iccid is None:
-        return joi('"iccid" is required')
-    if not isinstance(iccid, str) or not iccid:
-        return joi('"iccid" must be a non-empty string')
-    if package_id is None:
-        return joi('"packageId" is required')
-    if not isinstance(package_id, str) or not package_id:
-        return joi('"packageId" must be a non-empty string')
+    iccid = _required_str(body, "iccid")
+    package_id = _required_str(body, "packageId")
     reference = _optional_str(body, "referenceId")
-    if isinstance(reference, Response):
-        return reference
-    unknown = _unknown_key(body, ("iccid", "packageId", "referenceId"))
-    if unknown is not None:
-        return unknown
+    _unknown_key(body, ("iccid", "packageId", "referenceId"))
     esim = state.esim_by_iccid(iccid)
     if esim is None:
         return failed(404, "eSIM not found")
@@ -691,9 +694,7 @@ async def create_topup(request: Request) -> Response:
     offers = {p["packageId"]: p for p in _topup_offers(state, esim)}
     if package_id not in offers:
         return joi(f'"packageId" {package_id} is not a top-up package for this eSIM')
-    if Decimal(str(offers[package_id]["price"])) > state.balance:
-        state.refuse_for_balance()
-        return failed(422, "Insufficient balance", "INSUFFICIENT_BALANCE")
+    _affordable(state, Decimal(str(offers[package_id]["price"])))
     order = state.topup(esim, offers[package_id], reference)
     return ok(order_json(state, order))
 
@@ -793,11 +794,10 @@ async def events(request: Request) -> Response:
     )
 
 
+@refusals
 async def link(request: Request) -> Response:
     state = _state(request)
     body = await _json_body(request)
-    if isinstance(body, Response):
-        return body
     iccid, esim_id = body.get("iccid"), body.get("esimId")
     if not iccid and not esim_id:
         return joi('"iccid" or "esimId" is required')
@@ -821,11 +821,10 @@ async def link(request: Request) -> Response:
     )
 
 
+@refusals
 async def sms(request: Request) -> Response:
     state = _state(request)
     body = await _json_body(request)
-    if isinstance(body, Response):
-        return body
     iccid, message = body.get("iccid"), body.get("message")
     if not isinstance(iccid, str) or not iccid:
         return joi('"iccid" is required')

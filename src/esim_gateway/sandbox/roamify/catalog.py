@@ -232,41 +232,9 @@ def _days_label(days: int) -> str:
     return "1 Day" if days == 1 else f"{days} Days"
 
 
-def _package(
-    slug: str, days: int, gb: int | None, price: float, rng: random.Random
-) -> dict[str, Any]:
-    unlimited = gb is None
-    label = f"{'Unlimited' if unlimited else f'{gb} GB'} - {_days_label(days)}"
-    package_id = f"esim-{slug}-{days}days-{'unlimited' if unlimited else f'{gb}gb'}-all"
-    in_gb = not unlimited and rng.random() < 0.15
-    throttled = unlimited or rng.random() < 0.1
-    with_call = rng.random() < 0.08
-    package: dict[str, Any] = {
-        "packageId": package_id,
-        "package": label,
-        "plan": "data-voice-text" if with_call else "data-only",
-        "activation": "first-use",
-        "day": days,
-        "price": price,
-        "isUnlimited": unlimited,
-        "isAPNAutomatic": True,
-        "apn": "",
-        "dataAmount": UNLIMITED if unlimited else (gb if in_gb else (gb or 0) * 1024),
-        "dataUnit": "GB" if in_gb else "MB",
-        "callType": "all",
-        "callAmount": 30 if with_call else -1,
-        "callUnit": "minutes",
-        "smsType": "all",
-        "smsAmount": 20 if with_call else -1,
-        "smsUnit": "sms",
-        "withSMS": with_call,
-        "withCall": with_call,
-        "withHotspot": rng.random() < 0.85,
-        "withDataRoaming": True,
-        "withDestinationInstall": rng.random() < 0.5,
-        "withUsageCheck": rng.random() < 0.95,
-        "withThrottle": throttled,
-        "withTopUp": rng.random() < 0.65,
+def _throttle(unlimited: bool, throttled: bool) -> dict[str, Any]:
+    """The `throttle` object and its `notes`: unlimited plans slow down after 2 GB a day."""
+    return {
         "throttle": {
             "throttleSpeed": 512 if throttled else None,
             "throttleSpeedUnit": "Kbps" if throttled else None,
@@ -278,6 +246,54 @@ def _package(
             if unlimited
             else (["Speed reduced to 512 Kbps after the plan's data."] if throttled else [])
         ),
+    }
+
+
+def _calls(with_call: bool) -> dict[str, Any]:
+    """Voice and SMS fields: a few plans include 30 minutes and 20 messages."""
+    return {
+        "callType": "all",
+        "callAmount": 30 if with_call else -1,
+        "callUnit": "minutes",
+        "smsType": "all",
+        "smsAmount": 20 if with_call else -1,
+        "smsUnit": "sms",
+        "withSMS": with_call,
+        "withCall": with_call,
+    }
+
+
+def _package(
+    slug: str, days: int, gb: int | None, price: float, rng: random.Random
+) -> dict[str, Any]:
+    unlimited = gb is None
+    label = f"{'Unlimited' if unlimited else f'{gb} GB'} - {_days_label(days)}"
+    package_id = f"esim-{slug}-{days}days-{'unlimited' if unlimited else f'{gb}gb'}-all"
+    in_gb = not unlimited and rng.random() < 0.15
+    throttled = unlimited or rng.random() < 0.1
+    with_call = rng.random() < 0.08
+    # the random draws keep their order: the seeded catalog must not change
+    data_amount = UNLIMITED if unlimited else (gb if in_gb else (gb or 0) * 1024)
+    package: dict[str, Any] = {
+        "packageId": package_id,
+        "package": label,
+        "plan": "data-voice-text" if with_call else "data-only",
+        "activation": "first-use",
+        "day": days,
+        "price": price,
+        "isUnlimited": unlimited,
+        "isAPNAutomatic": True,
+        "apn": "",
+        "dataAmount": data_amount,
+        "dataUnit": "GB" if in_gb else "MB",
+        **_calls(with_call),
+        "withHotspot": rng.random() < 0.85,
+        "withDataRoaming": True,
+        "withDestinationInstall": rng.random() < 0.5,
+        "withUsageCheck": rng.random() < 0.95,
+        "withThrottle": throttled,
+        "withTopUp": rng.random() < 0.65,
+        **_throttle(unlimited, throttled),
     }
     if rng.random() < 0.01:
         package["requirements"] = {"travelDate": True}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -141,6 +141,50 @@ class RoamifyState:
 
     def now(self) -> int:
         return int(self.clock())
+
+    # -- persistence (sandbox/persistence.py) ---------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every record, as JSON data (the catalog is rebuilt from its seed)."""
+        return {
+            "balance": str(self.balance),
+            "low_balance_threshold": str(self.low_balance_threshold),
+            "iccid_counter": self._iccid_counter,
+            # lists, not maps: creation order is meaning (the newest order by reference)
+            "orders": [
+                {**asdict(o), "total": str(o.total), "hidden_until": None}
+                for o in self.orders.values()
+            ],
+            "esims": [
+                {
+                    **asdict(e),
+                    "allowed_mb": "inf" if e.allowed_mb == INF else e.allowed_mb,
+                    "usage_marks": sorted(e.usage_marks),
+                }
+                for e in self.esims.values()
+            ],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """The records of a `snapshot()`; everything is read before anything is replaced."""
+        orders = [RoamifyOrder(**{**o, "total": Decimal(o["total"])}) for o in data["orders"]]
+        esims = [
+            RoamifyEsim(
+                **{
+                    **e,
+                    "allowed_mb": float(e["allowed_mb"]),
+                    "usage_marks": set(e["usage_marks"]),
+                    "status_log": [(status, at) for status, at in e["status_log"]],
+                }
+            )
+            for e in data["esims"]
+        ]
+        self.balance = Decimal(data["balance"])
+        self.low_balance_threshold = Decimal(data["low_balance_threshold"])
+        self._iccid_counter = int(data["iccid_counter"])
+        self.orders = {o.id: o for o in orders}
+        self.esims = {e.id: e for e in esims}
+        self.by_iccid = {e.iccid: e.id for e in esims if e.applied}
 
     def today(self) -> str:
         return datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")

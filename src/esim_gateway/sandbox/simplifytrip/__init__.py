@@ -6,6 +6,12 @@ sandbox.state                    # wallet, orders, eSIMs; knobs fail_next_order(
                                  # install(), consume(), advance_sim_order(), advance_return()
 sandbox.control.faults.arm("POST", "/api/v1/orders", drop_after_commit=True)
 await sandbox.settle()           # fulfil what is PROCESSING now, deliver webhooks
+await sandbox.aclose()           # cancel timers and deliveries; save the state
+
+With `store` (a `SandboxStore`, see persistence.py) the state is restored from it and
+saved to it; an eSIM order restored PROCESSING is fulfilled at its due time (its timer is
+re-armed at the simulator's first call, and any read after that time fulfils it).
+Without a store the state lives in memory only.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from esim_gateway.sandbox._kit import (
     control_routes,
     route_templates,
 )
+from esim_gateway.sandbox.persistence import SandboxStore, StoreMiddleware
 from esim_gateway.sandbox.simplifytrip.app import error, routes
 from esim_gateway.sandbox.simplifytrip.catalog import RECHARGE_ICCIDS, build_catalog
 from esim_gateway.sandbox.simplifytrip.state import SimplifyTripState, StOrder, iso
@@ -52,19 +59,31 @@ class SimplifyTripSandbox:
     state: SimplifyTripState
     control: SandboxControl
     webhooks: WebhookSender
+    store: SandboxStore | None = None
     _timers: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def schedule_fulfilment(self, order: StOrder) -> None:
+    def schedule_fulfilment(self, order: StOrder, delay: float | None = None) -> None:
         if order.status != "PROCESSING":
             return
 
         async def later() -> None:
-            await asyncio.sleep(self.state.fulfil_delay)
+            await asyncio.sleep(self.state.fulfil_delay if delay is None else delay)
             self.state.fulfil(order)
+            if self.store is not None:
+                self.store.changed()
 
         task = asyncio.get_running_loop().create_task(later())
         self._timers.add(task)
         task.add_done_callback(self._timers.discard)
+
+    def resume(self) -> None:
+        """Re-arm the fulfilment of orders restored PROCESSING, for what remains of their
+        delay (on a running loop: the store's middleware calls it at the first call)."""
+        now = self.state.clock()
+        for order in list(self.state.orders.values()):
+            if order.status == "PROCESSING" and order.due_at is not None:
+                remaining = min(self.state.fulfil_delay, max(0.0, order.due_at - now))
+                self.schedule_fulfilment(order, remaining)
 
     async def settle(self) -> None:
         """As if every fulfilment delay had passed: complete and deliver everything now."""
@@ -79,6 +98,8 @@ class SimplifyTripSandbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.webhooks.aclose()
+        if self.store is not None:
+            self.store.close()
 
 
 def create_simplifytrip_sandbox(
@@ -93,10 +114,13 @@ def create_simplifytrip_sandbox(
     initial_balance: int = 500_000_000,
     products_per_country: int | None = None,
     clock: Callable[[], float] = time.time,
+    store: SandboxStore | None = None,
 ) -> SimplifyTripSandbox:
     state = SimplifyTripState(
         build_catalog(seed, products_per_country), initial_balance, clock, fulfil_delay
     )
+    if store is not None:
+        store.attach("simplifytrip", state.snapshot, state.restore)
     control = SandboxControl()
 
     def sign(body: bytes) -> dict[str, str]:
@@ -133,14 +157,18 @@ def create_simplifytrip_sandbox(
         return None
 
     api = routes()
-    app = Starlette(
-        routes=[*control_routes(control), *api],
-        middleware=[
-            Middleware(FaultMiddleware, control=control, templates=route_templates(api)),
-            Middleware(BearerAuth, check=check),
-        ],
-    )
-    sandbox = SimplifyTripSandbox(app, state, control, sender)
+    middleware = [
+        Middleware(FaultMiddleware, control=control, templates=route_templates(api)),
+        Middleware(BearerAuth, check=check),
+    ]
+    if store is not None:
+
+        def resume() -> None:  # `sandbox` is bound below, before any call can arrive
+            sandbox.resume()
+
+        middleware.insert(0, Middleware(StoreMiddleware, store=store, on_first_call=resume))
+    app = Starlette(routes=[*control_routes(control), *api], middleware=middleware)
+    sandbox = SimplifyTripSandbox(app, state, control, sender, store)
     app.state.simplifytrip = state
     app.state.checksum_key = checksum_key
     app.state.schedule_fulfilment = sandbox.schedule_fulfilment

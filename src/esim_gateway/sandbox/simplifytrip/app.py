@@ -13,14 +13,14 @@ Bare JSON bodies (no envelope), VND integers, ISO timestamps, and every error as
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from esim_gateway.sandbox._kit import json_response
+from esim_gateway.sandbox._kit import Refused, json_response, refusals
 from esim_gateway.sandbox.simplifytrip.state import (
     RETURN_FEE,
     SimplifyTripState,
@@ -60,22 +60,27 @@ def error(status: int, message: str) -> Response:
     )
 
 
+def refuse(status: int, message: str) -> Refused:
+    return Refused(error(status, message))
+
+
 def _state(request: Request) -> SimplifyTripState:
     state: SimplifyTripState = request.app.state.simplifytrip
     return state
 
 
-async def _signed_body(request: Request) -> dict[str, Any] | Response:
+async def _signed(request: Request) -> dict[str, Any]:
+    """The JSON object body, its `X-Signature` checked."""
     raw = await request.body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return error(400, "Request body must be valid JSON")
+        raise refuse(400, "Request body must be valid JSON") from None
     if not isinstance(body, dict):
-        return error(400, "Request body must be a JSON object")
+        raise refuse(400, "Request body must be a JSON object")
     key: str = request.app.state.checksum_key
     if not verify_simplifytrip_signature(body, request.headers.get("x-signature"), key):
-        return error(400, "Invalid signature")
+        raise refuse(400, "Invalid signature")
     return body
 
 
@@ -259,64 +264,95 @@ def _created(state: SimplifyTripState, order: StOrder) -> dict[str, Any]:
     return body
 
 
-def _blank(body: dict[str, Any], *names: str) -> Response | None:
+def _blank(body: dict[str, Any], *names: str) -> str | None:
+    """The first of `names` missing or blank in `body`."""
     for name in names:
         value = body.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
-            return error(400, f"Please do not leave blank: {name}")
+            return name
     return None
 
 
-async def create_order(request: Request) -> Response:
-    state = _state(request)
-    body = await _signed_body(request)
-    if isinstance(body, Response):
-        return body
-    missing = _blank(body, "trackId", "items")
+def _require(body: dict[str, Any], *names: str) -> None:
+    missing = _blank(body, *names)
     if missing is not None:
-        return missing
+        raise refuse(400, f"Please do not leave blank: {missing}")
+
+
+def _check_order_request(state: SimplifyTripState, body: dict[str, Any]) -> None:
+    """The order's own fields (its items are checked by `_order_lines`)."""
+    _require(body, "trackId", "items")
     track_id, items = body["trackId"], body["items"]
     if not isinstance(track_id, str) or len(track_id) > 100:
-        return error(400, "trackId must be a string of at most 100 characters")
+        raise refuse(400, "trackId must be a string of at most 100 characters")
     if not isinstance(items, list) or not items:
-        return error(400, "items must contain at least 1 item")
+        raise refuse(400, "items must contain at least 1 item")
     delivery = body.get("deliveryType", "WEBHOOK")
     if delivery not in ("WEBHOOK", "EMAIL"):
-        return error(400, "deliveryType must be WEBHOOK or EMAIL")
+        raise refuse(400, "deliveryType must be WEBHOOK or EMAIL")
     if delivery == "EMAIL" and (_blank(body, "customerEmail", "customerName") is not None):
-        return error(400, "customerEmail and customerName are required when deliveryType is EMAIL")
+        raise refuse(400, "customerEmail and customerName are required when deliveryType is EMAIL")
     if track_id in state.by_track:
-        return error(400, f"trackId {track_id} already exists")
-    sub_ids, skus, parsed = set(), set(), []
+        raise refuse(400, f"trackId {track_id} already exists")
+
+
+Line = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def _order_lines(state: SimplifyTripState, items: list[Any]) -> list[Line]:
+    """Each item with its variation and product: (item, variation, product)."""
+    sub_ids: set[Any] = set()
+    skus: set[Any] = set()
+    parsed: list[Line] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            return error(400, f"items[{index}] must be an object")
-        missing = _blank(item, "subTrackId", "sku", "quantity")
-        if missing is not None:
-            return missing
+            raise refuse(400, f"items[{index}] must be an object")
+        _require(item, "subTrackId", "sku", "quantity")
         quantity = item["quantity"]
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 500:
-            return error(400, f"items[{index}].quantity must be an integer from 1 to 500")
+            raise refuse(400, f"items[{index}].quantity must be an integer from 1 to 500")
         if item["subTrackId"] in sub_ids or item["sku"] in skus:
-            return error(400, "subTrackId and sku must be unique in the request")
+            raise refuse(400, "subTrackId and sku must be unique in the request")
         sub_ids.add(item["subTrackId"])
         skus.add(item["sku"])
         found = state.catalog.variations.get(str(item["sku"]))
         if found is None:
-            return error(404, f"Product {item['sku']} not found")
+            raise refuse(404, f"Product {item['sku']} not found")
         parsed.append((item, found[0], found[1]))
+    return parsed
+
+
+def _one_kind(parsed: list[Line]) -> str:
     kinds = {product["type"] for _, _, product in parsed}
     if len(kinds) != 1 or kinds - {"eSIM", "SIM"}:
-        return error(400, "All items must be of the same product type (eSIM or SIM)")
-    kind = kinds.pop()
-    total = sum(v["price"] * i["quantity"] for i, v, _ in parsed)
+        raise refuse(400, "All items must be of the same product type (eSIM or SIM)")
+    return str(kinds.pop())
+
+
+def _charge(state: SimplifyTripState, total: int) -> None:
     if total > state.wallet:
-        return error(422, "Insufficient wallet balance")
+        raise refuse(422, "Insufficient wallet balance")
+    state.wallet -= total
+
+
+def _record(state: SimplifyTripState, order: StOrder) -> None:
+    state.orders[order.id] = order
+    state.by_track[order.track_id] = order.id
+
+
+@refusals
+async def create_order(request: Request) -> Response:
+    state = _state(request)
+    body = await _signed(request)
+    _check_order_request(state, body)
+    parsed = _order_lines(state, body["items"])
+    kind = _one_kind(parsed)
+    _charge(state, sum(v["price"] * i["quantity"] for i, v, _ in parsed))
     now = state.clock()
     status = "PROCESSING" if kind == "eSIM" else "NEW"
     order = StOrder(
         state.next_id(),
-        track_id,
+        body["trackId"],
         now,
         status,
         [
@@ -335,9 +371,7 @@ async def create_order(request: Request) -> Response:
     )
     if kind == "eSIM":
         order.due_at = now + state.fulfil_delay
-    state.wallet -= total
-    state.orders[order.id] = order
-    state.by_track[track_id] = order.id
+    _record(state, order)
     request.app.state.schedule_fulfilment(order)
     return json_response(_created(state, order), 200 if state.legacy_create_status else 201)
 
@@ -350,40 +384,40 @@ async def get_order(request: Request) -> Response:
     return json_response(order_json(state, _due(state, order)))
 
 
-async def recharge(request: Request) -> Response:
-    state = _state(request)
-    body = await _signed_body(request)
-    if isinstance(body, Response):
-        return body
-    missing = _blank(body, "trackId", "items")
-    if missing is not None:
-        return missing
+def _recharge_line(
+    state: SimplifyTripState, body: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """The one item of a recharge: (item, its variation, its ICCIDs), all checked."""
+    _require(body, "trackId", "items")
     items = body["items"]
     if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
-        return error(400, "items must contain exactly one item")
+        raise refuse(400, "items must contain exactly one item")
     item = items[0]
-    missing = _blank(item, "subTrackId", "sku", "iccids")
-    if missing is not None:
-        return missing
+    _require(item, "subTrackId", "sku", "iccids")
     if body["trackId"] in state.by_track:
-        return error(400, f"trackId {body['trackId']} already exists")
+        raise refuse(400, f"trackId {body['trackId']} already exists")
     iccids = item["iccids"]
     if (
         not isinstance(iccids, list)
         or not 1 <= len(iccids) <= 50
         or len(set(iccids)) != len(iccids)
     ):
-        return error(400, "iccids must hold 1 to 50 unique ICCIDs")
+        raise refuse(400, "iccids must hold 1 to 50 unique ICCIDs")
     found = state.catalog.variations.get(str(item["sku"]))
     if found is None or found[1]["type"] != "SIM_RECHARGE":
-        return error(404, f"Recharge product {item['sku']} not found")
+        raise refuse(404, f"Recharge product {item['sku']} not found")
     unknown = [i for i in iccids if i not in state.sims]
     if unknown:
-        return error(404, f"SIM {unknown[0]} not found")
-    variation_, _ = found
-    total = variation_["price"] * len(iccids)
-    if total > state.wallet:
-        return error(422, "Insufficient wallet balance")
+        raise refuse(404, f"SIM {unknown[0]} not found")
+    return item, found[0], iccids
+
+
+@refusals
+async def recharge(request: Request) -> Response:
+    state = _state(request)
+    body = await _signed(request)
+    item, variation_, iccids = _recharge_line(state, body)
+    _charge(state, variation_["price"] * len(iccids))
     now = state.clock()
     order = StOrder(
         state.next_id(),
@@ -405,9 +439,7 @@ async def recharge(request: Request) -> Response:
         updated_at=now,
         succeeded_at=now,
     )
-    state.wallet -= total
-    state.orders[order.id] = order
-    state.by_track[order.track_id] = order.id
+    _record(state, order)
     for iccid in iccids:
         sim = state.sims[iccid]
         sim.update(
@@ -420,14 +452,11 @@ async def recharge(request: Request) -> Response:
     return json_response(_created(state, order), 201)
 
 
+@refusals
 async def cancel_order(request: Request) -> Response:
     state = _state(request)
-    body = await _signed_body(request)
-    if isinstance(body, Response):
-        return body
-    missing = _blank(body, "orderId")
-    if missing is not None:
-        return missing
+    body = await _signed(request)
+    _require(body, "orderId")
     order = state.find_order(str(body["orderId"]))
     if (
         order is None
@@ -465,64 +494,78 @@ async def cancel_order(request: Request) -> Response:
     )
 
 
-async def create_return(request: Request) -> Response:
-    state = _state(request)
-    body = await _signed_body(request)
-    if isinstance(body, Response):
-        return body
-    missing = _blank(body, "returnTrackId", "orderId", "items")
-    if missing is not None:
-        return missing
+def _returnable_order(state: SimplifyTripState, body: dict[str, Any]) -> StOrder:
+    """The order a return request names, if a return may be requested for it now."""
+    _require(body, "returnTrackId", "orderId", "items")
     if any(r.return_track_id == body["returnTrackId"] for r in state.returns.values()):
-        return error(400, f"returnTrackId {body['returnTrackId']} already exists")
+        raise refuse(400, f"returnTrackId {body['returnTrackId']} already exists")
     order = state.find_order(str(body["orderId"]))
     if order is None or _due(state, order).status != "SUCCESS":
-        return error(404, NOT_ELIGIBLE)
+        raise refuse(404, NOT_ELIGIBLE)
     if state.clock() - order.created_at > SIX_MONTHS:
-        return error(400, "The order is older than 6 months")
+        raise refuse(400, "The order is older than 6 months")
     if any(state.returns[r].status in ("REQUESTED", "REFUNDING") for r in order.returns):
-        return error(400, "The order already has an active return request")
+        raise refuse(400, "The order already has an active return request")
     items = body["items"]
     if not isinstance(items, list) or not items:
-        return error(400, "items must contain at least 1 item")
-    lines, seen, fee, refund = [], set(), 0, 0
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            return error(400, f"items[{index}] must be an object")
-        key = item.get("subOrderId") or item.get("orderItemId")
-        target = next((i for i in order.items if key in (i.id, i.sub_track_id)), None)
-        if target is None:
-            return error(400, f"items[{index}] does not belong to the order")
-        if target.id in seen:
-            return error(400, "Duplicate items in the request")
-        seen.add(target.id)
-        iccids = item.get("iccids") or []
-        if target.type in ("eSIM", "SIM_RECHARGE"):
-            if not iccids or any(i not in target.iccids for i in iccids):
-                return error(400, f"items[{index}].iccids are not part of the order item")
-            if any(i in state.esims and state.esims[i].return_status != "NONE" for i in iccids):
-                return error(400, f"items[{index}].iccids are already reserved or returned")
-            quantity = len(iccids)
-        else:
-            quantity = int(item.get("quantity") or 0)
-            if not 1 <= quantity <= target.quantity - target.quantity_returned:
-                return error(400, f"items[{index}].quantity is not available")
-        item_fee = 0 if target.type == "SIM_RECHARGE" else RETURN_FEE * quantity
-        fee += item_fee
-        refund += max(target.price * quantity - item_fee, 0)
-        product = state.catalog.variations[target.sku][1]
-        lines.append(
-            {
-                "subOrderId": target.id,
-                "subOrderTrackId": target.sub_track_id,
-                "spu": product["spu"],
-                "sku": target.sku,
-                "type": target.type,
-                "returnType": "FULL" if quantity >= target.quantity else "PARTIAL",
-                "iccids": list(iccids),
-                "quantity": quantity,
-            }
-        )
+        raise refuse(400, "items must contain at least 1 item")
+    return order
+
+
+def _return_quantity(
+    state: SimplifyTripState, target: StItem, index: int, item: dict[str, Any]
+) -> tuple[int, list[Any]]:
+    """How many units of `target` the item returns, and which ICCIDs (eSIMs, recharges)."""
+    iccids = item.get("iccids") or []
+    if target.type in ("eSIM", "SIM_RECHARGE"):
+        if not iccids or any(i not in target.iccids for i in iccids):
+            raise refuse(400, f"items[{index}].iccids are not part of the order item")
+        if any(i in state.esims and state.esims[i].return_status != "NONE" for i in iccids):
+            raise refuse(400, f"items[{index}].iccids are already reserved or returned")
+        return len(iccids), iccids
+    quantity = int(item.get("quantity") or 0)
+    if not 1 <= quantity <= target.quantity - target.quantity_returned:
+        raise refuse(400, f"items[{index}].quantity is not available")
+    return quantity, iccids
+
+
+def _return_line(
+    state: SimplifyTripState, order: StOrder, index: int, item: Any, seen: set[str]
+) -> tuple[dict[str, Any], int, int]:
+    """One returned item: (its line in the request, its fee, its refund)."""
+    if not isinstance(item, dict):
+        raise refuse(400, f"items[{index}] must be an object")
+    key = item.get("subOrderId") or item.get("orderItemId")
+    target = next((i for i in order.items if key in (i.id, i.sub_track_id)), None)
+    if target is None:
+        raise refuse(400, f"items[{index}] does not belong to the order")
+    if target.id in seen:
+        raise refuse(400, "Duplicate items in the request")
+    seen.add(target.id)
+    quantity, iccids = _return_quantity(state, target, index, item)
+    fee = 0 if target.type == "SIM_RECHARGE" else RETURN_FEE * quantity
+    product = state.catalog.variations[target.sku][1]
+    line = {
+        "subOrderId": target.id,
+        "subOrderTrackId": target.sub_track_id,
+        "spu": product["spu"],
+        "sku": target.sku,
+        "type": target.type,
+        "returnType": "FULL" if quantity >= target.quantity else "PARTIAL",
+        "iccids": list(iccids),
+        "quantity": quantity,
+    }
+    return line, fee, max(target.price * quantity - fee, 0)
+
+
+@refusals
+async def create_return(request: Request) -> Response:
+    state = _state(request)
+    body = await _signed(request)
+    order = _returnable_order(state, body)
+    seen: set[str] = set()
+    returned = [_return_line(state, order, n, item, seen) for n, item in enumerate(body["items"])]
+    lines = [line for line, _, _ in returned]
     for line in lines:
         for iccid in line["iccids"]:
             if iccid in state.esims:
@@ -534,8 +577,8 @@ async def create_return(request: Request) -> Response:
         state.clock(),
         body.get("reason"),
         lines,
-        fee,
-        refund,
+        sum(fee for _, fee, _ in returned),
+        sum(refund for _, _, refund in returned),
     )
     state.returns[record.id] = record
     order.returns.append(record.id)
@@ -556,14 +599,11 @@ async def get_return(request: Request) -> Response:
     return json_response(return_json(state, found))
 
 
+@refusals
 async def cancel_return(request: Request) -> Response:
     state = _state(request)
-    body = await _signed_body(request)
-    if isinstance(body, Response):
-        return body
-    missing = _blank(body, "returnId")
-    if missing is not None:
-        return missing
+    body = await _signed(request)
+    _require(body, "returnId")
     found = _find_return(state, str(body["returnId"]))
     if found is None:
         return error(404, "No eligible order or return request found")
@@ -577,24 +617,46 @@ async def cancel_return(request: Request) -> Response:
     return json_response(return_json(state, found), 201)
 
 
-def _status_json(state: SimplifyTripState, iccid: str, *, sim: bool) -> dict[str, Any] | None:
-    now = state.clock()
+class _Plan(NamedTuple):
+    """What a status answer is made of, for an eSIM or a recharged SIM alike."""
+
+    sku: str
+    started: float | None
+    used: float
+    order: StOrder
+    item: StItem
+    days: int
+
+
+def _plan(state: SimplifyTripState, iccid: str, *, sim: bool) -> _Plan | None:
     if sim:
         record = state.sims.get(iccid)
         if record is None or record["sku"] is None:
             return None
-        sku, started, used = record["sku"], record["started"], record["mb"]
         order = state.orders[record["order_id"]]
-        item = order.items[0]
-        days = record["days"]
-    else:
-        esim = state.esims.get(iccid)
-        if esim is None:
-            return None
-        sku, started, used = esim.sku, esim.installed_at, esim.consumed_mb
-        order = state.orders[esim.order_id]
-        item = next(i for i in order.items if i.id == esim.item_id)
-        days = state.catalog.variations[sku][0]["days"]
+        return _Plan(
+            record["sku"], record["started"], record["mb"], order, order.items[0], record["days"]
+        )
+    esim = state.esims.get(iccid)
+    if esim is None:
+        return None
+    order = state.orders[esim.order_id]
+    return _Plan(
+        esim.sku,
+        esim.installed_at,
+        esim.consumed_mb,
+        order,
+        next(i for i in order.items if i.id == esim.item_id),
+        state.catalog.variations[esim.sku][0]["days"],
+    )
+
+
+def _status_json(state: SimplifyTripState, iccid: str, *, sim: bool) -> dict[str, Any] | None:
+    now = state.clock()
+    plan = _plan(state, iccid, sim=sim)
+    if plan is None:
+        return None
+    sku, started, used, order, item, days = plan
     variation_, product = state.catalog.variations[sku]
     end = started + days * 86400 if started else None
     plan_status = "UNUSED" if not started else ("EXPIRED" if end and now > end else "IN_USE")

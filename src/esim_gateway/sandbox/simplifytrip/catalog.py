@@ -244,20 +244,23 @@ def _slug(text: str) -> str:
     return text.lower().replace(" - ", "-").replace(" ", "-")
 
 
-def build_catalog(seed: int = 11, products_per_country: int | None = None) -> SimplifyTripCatalog:
-    """The whole catalog; `products_per_country` is the number of SKUs per destination."""
-    rng = random.Random(seed)
-    per_product = products_per_country or len(PLANS) * 3
-    by_code = {row[0]: _country(row) for row in COUNTRIES}
-    products: dict[str, dict[str, Any]] = {}
-    variations: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+Destination = tuple[str, str, str, list[dict[str, Any]], float, dict[str, Any] | None]
+#: physical SIM cards (shipped; orders start NEW) and the SIM recharge products:
+#: (type, country, SKU prefix, English name, Vietnamese name, APN)
+CARDS = (
+    ("SIM", "VN", "SVN", "SIM card Vietnam", "SIM Việt Nam", "m3-world"),
+    ("SIM", "TH", "STH", "SIM card Thailand", "SIM Thái Lan", "internet"),
+    ("SIM_RECHARGE", "CN", "RCN", "China SIM recharge", "Nạp SIM Trung Quốc", "3gnet"),
+    ("SIM_RECHARGE", "CN", "RCT", CHINA_TELECOM, "Nạp SIM China Telecom", "ctnet"),
+)
 
-    def add(product: dict[str, Any], variation: dict[str, Any]) -> None:
-        product["variations"].append(variation)
-        variations[variation["sku"]] = (variation, product)
 
-    destinations: list[tuple[str, str, str, list[dict[str, Any]], float, dict[str, Any] | None]]
-    destinations = [
+def _destinations(
+    by_code: dict[str, dict[str, Any]],
+) -> tuple[list[Destination], list[dict[str, Any]]]:
+    """Every eSIM destination (countries, then regions) and the regions' bodies:
+    (code, English name, Vietnamese name, countries covered, price factor, region)."""
+    destinations: list[Destination] = [
         (iso2, en, vi, [by_code[iso2]], factor, None) for iso2, _, en, vi, _, factor in COUNTRIES
     ]
     regions: list[dict[str, Any]] = []
@@ -270,49 +273,33 @@ def build_catalog(seed: int = 11, products_per_country: int | None = None) -> Si
         regions.append(region_body)
         factor = 1.15 + 0.01 * len(codes)
         destinations.append((str(number), en, vi, [by_code[c] for c in codes], factor, region_body))
+    return destinations, regions
 
-    for index, (code, en, vi, covered, factor, region) in enumerate(destinations):
-        spu = f"SPU{index + 1:05d}"
-        product = _product(spu, "eSIM", f"eSIM {en}", f"eSIM {vi}", f"esim-{_slug(en)}", covered)
-        if region is not None:
-            product["regions"] = [region]
-        for v in range(per_product):
-            plan = PLANS[v % len(PLANS)]
-            add(product, _esim_variation(code, plan, v // len(PLANS), factor, rng))
-        products[spu] = product
 
-    # physical SIM cards (shipped; orders start NEW) and the SIM recharge product
-    for kind, code, sku_code, en, vi, apn in (
-        ("SIM", "VN", "SVN", "SIM card Vietnam", "SIM Việt Nam", "m3-world"),
-        ("SIM", "TH", "STH", "SIM card Thailand", "SIM Thái Lan", "internet"),
-        ("SIM_RECHARGE", "CN", "RCN", "China SIM recharge", "Nạp SIM Trung Quốc", "3gnet"),
-        ("SIM_RECHARGE", "CN", "RCT", CHINA_TELECOM, "Nạp SIM China Telecom", "ctnet"),
-    ):
-        spu = f"SPU{len(products) + 1:05d}"
-        product = _product(spu, kind, en, vi, _slug(en), [by_code[code]])
-        for days, gb in ((7, 5), (15, 10), (30, 20)):
-            price = 60_000 + gb * 9_000 + days * 1_000 + (40_000 if kind == "SIM" else 0)
-            add(
-                product,
-                {
-                    "sku": f"{sku_code}X{gb:02d}GB{days:02d}DFX",
-                    "name": {"vi": f"{gb}GB - {days} ngày", "en": f"{gb}GB - {days} days"},
-                    "price": price,
-                    "priceFloor": int(round(price * 0.9, -3)),
-                    "discount": 0,
-                    "highFlowSize": gb * KB_PER_GB,
-                    "days": days,
-                    "package": "FIXED",
-                    "data": f"{gb}GB",
-                    "throttleSpeed": None,
-                    "smsCall": kind == "SIM",
-                    "apn": apn,
-                    "pointContactType": "INTERNET",
-                    "hotsPot": True,
-                },
-            )
-        products[spu] = product
+def _card_variation(kind: str, sku_code: str, apn: str, days: int, gb: int) -> dict[str, Any]:
+    price = 60_000 + gb * 9_000 + days * 1_000 + (40_000 if kind == "SIM" else 0)
+    return {
+        "sku": f"{sku_code}X{gb:02d}GB{days:02d}DFX",
+        "name": {"vi": f"{gb}GB - {days} ngày", "en": f"{gb}GB - {days} days"},
+        "price": price,
+        "priceFloor": int(round(price * 0.9, -3)),
+        "discount": 0,
+        "highFlowSize": gb * KB_PER_GB,
+        "days": days,
+        "package": "FIXED",
+        "data": f"{gb}GB",
+        "throttleSpeed": None,
+        "smsCall": kind == "SIM",
+        "apn": apn,
+        "pointContactType": "INTERNET",
+        "hotsPot": True,
+    }
 
+
+def _listings(
+    by_code: dict[str, dict[str, Any]], regions: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The bodies of `GET /countries` and `GET /regions`."""
     countries = [
         {
             "id": iso2,
@@ -336,4 +323,38 @@ def build_catalog(seed: int = 11, products_per_country: int | None = None) -> Si
         }
         for r in regions
     ]
+    return countries, region_list
+
+
+def build_catalog(seed: int = 11, products_per_country: int | None = None) -> SimplifyTripCatalog:
+    """The whole catalog; `products_per_country` is the number of SKUs per destination."""
+    rng = random.Random(seed)
+    per_product = products_per_country or len(PLANS) * 3
+    by_code = {row[0]: _country(row) for row in COUNTRIES}
+    products: dict[str, dict[str, Any]] = {}
+    variations: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def add(product: dict[str, Any], variation: dict[str, Any]) -> None:
+        product["variations"].append(variation)
+        variations[variation["sku"]] = (variation, product)
+
+    destinations, regions = _destinations(by_code)
+    for index, (code, en, vi, covered, factor, region) in enumerate(destinations):
+        spu = f"SPU{index + 1:05d}"
+        product = _product(spu, "eSIM", f"eSIM {en}", f"eSIM {vi}", f"esim-{_slug(en)}", covered)
+        if region is not None:
+            product["regions"] = [region]
+        for v in range(per_product):
+            plan = PLANS[v % len(PLANS)]
+            add(product, _esim_variation(code, plan, v // len(PLANS), factor, rng))
+        products[spu] = product
+
+    for kind, code, sku_code, en, vi, apn in CARDS:
+        spu = f"SPU{len(products) + 1:05d}"
+        product = _product(spu, kind, en, vi, _slug(en), [by_code[code]])
+        for days, gb in ((7, 5), (15, 10), (30, 20)):
+            add(product, _card_variation(kind, sku_code, apn, days, gb))
+        products[spu] = product
+
+    countries, region_list = _listings(by_code, regions)
     return SimplifyTripCatalog(products, variations, countries, region_list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,6 +128,37 @@ class SimplifyTripState:
                 "order_id": None,
                 "item_id": None,
             }
+
+    # -- persistence (sandbox/persistence.py) ---------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every record, as JSON data (the catalog is rebuilt from its seed)."""
+        return {
+            "wallet": self.wallet,
+            "counter": self._counter,
+            "orders": [{**asdict(o), "hidden_until": None} for o in self.orders.values()],
+            "esims": [asdict(e) for e in self.esims.values()],
+            "sims": list(self.sims.values()),
+            "returns": [asdict(r) for r in self.returns.values()],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """The records of a `snapshot()`; everything is read before anything is replaced.
+        An order still PROCESSING keeps its due time: a read after it fulfils the order,
+        and the sandbox re-arms its timer (`SimplifyTripSandbox.resume`)."""
+        orders = [
+            StOrder(**{**o, "items": [StItem(**i) for i in o["items"]]}) for o in data["orders"]
+        ]
+        esims = [StEsim(**e) for e in data["esims"]]
+        returns = [StReturn(**r) for r in data["returns"]]
+        sims = {str(s["iccid"]): dict(s) for s in data["sims"]}
+        self.wallet = int(data["wallet"])
+        self._counter = int(data["counter"])
+        self.orders = {o.id: o for o in orders}
+        self.by_track = {o.track_id: o.id for o in orders}
+        self.esims = {e.iccid: e for e in esims}
+        self.sims = {**self.sims, **sims}
+        self.returns = {r.id: r for r in returns}
 
     def next_id(self, digits: int = 15) -> str:
         self._counter += 1
