@@ -222,7 +222,7 @@ def _usable_secret(secret: str | None) -> bool:
     import base64
     import binascii
 
-    from esim_gateway.outbound.signing import SECRET_PREFIX
+    from esim_gateway.domain import SECRET_PREFIX
 
     key = (secret or "").strip().removeprefix(SECRET_PREFIX)
     try:

@@ -179,12 +179,12 @@ async def test_the_standalone_sandbox_with_a_state_file_restores_and_saves_it(
 ) -> None:
     import uvicorn
 
-    import esim_gateway.heap
+    import esim_gateway.ops.heap
 
     state = tmp_path / "sims.json"
     served: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
-    monkeypatch.setattr(esim_gateway.heap, "freeze_long_lived", lambda: None)
+    monkeypatch.setattr(esim_gateway.ops.heap, "freeze_long_lived", lambda: None)
     auth = {"authorization": "Bearer sandbox-roamify-token"}
     for run in range(2):
         assert main(["sandbox", "--state", str(state)]) == 0

@@ -8,7 +8,7 @@ import pytest
 import uvicorn
 
 from esim_gateway.cli import main
-from esim_gateway.outbound.signing import new_secret
+from esim_gateway.domain import new_secret
 
 
 @pytest.mark.parametrize(
