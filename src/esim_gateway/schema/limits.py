@@ -68,113 +68,122 @@ def _is_list(type_: GraphQLOutputType) -> bool:
     return isinstance(type_, GraphQLList)
 
 
+class CostLimit(ValidationRule):
+    """Refuses an operation whose estimated cost (objects it may return: each list field
+    multiplied by its `first`, or a default size) exceeds `max_cost`. Configured per
+    document by `cost_limit_rule`, which fills the class attributes."""
+
+    max_cost: int = 0
+    #: the request's variables: a `first` given as a variable is sized by its value
+    variables: dict[str, Any] | None = None
+    #: when a list, receives the cost of every operation of the document
+    observed: list[int] | None = None
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        context: ValidationContext = self.context
+        schema = context.schema
+        root = {
+            "query": schema.query_type,
+            "mutation": schema.mutation_type,
+            "subscription": schema.subscription_type,
+        }[node.operation.value]
+        fragments = {
+            d.name.value: d
+            for d in context.document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+        cost = self._cost(node.selection_set, root, fragments, set(), {})
+        if self.observed is not None:
+            self.observed.append(cost)
+        if cost > self.max_cost:
+            context.report_error(
+                GraphQLError(
+                    f"The query is too expensive: cost {cost} exceeds the limit of"
+                    f" {self.max_cost}. Ask for fewer objects (lower `first`) or fewer"
+                    " nested lists.",
+                    node,
+                )
+            )
+
+    def _first(self, field: FieldNode) -> int | None:
+        for argument in field.arguments or ():
+            if argument.name.value != "first":
+                continue
+            if isinstance(argument.value, IntValueNode):
+                # past the cap the resolver refuses it with a precise error
+                return min(max(0, int(argument.value.value)), MAX_FIRST)
+            if isinstance(argument.value, VariableNode):
+                name = argument.value.name.value
+                if self.variables is None or name not in self.variables:
+                    return None  # not given: the argument's default applies
+                value = self.variables[name]
+                if isinstance(value, int) and not isinstance(value, bool):
+                    return min(max(0, value), MAX_FIRST)
+                return MAX_FIRST  # not a number: validation will refuse it anyway
+        return None
+
+    def _cost(
+        self,
+        selection_set: SelectionSetNode | None,
+        parent: GraphQLNamedType | None,
+        fragments: dict[str, FragmentDefinitionNode],
+        seen: set[str],
+        memo: dict[tuple[int, str], int],
+    ) -> int:
+        if selection_set is None or parent is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field_cost(selection, parent, fragments, seen, memo)
+            elif isinstance(selection, InlineFragmentNode):
+                target: GraphQLNamedType | None = parent
+                if selection.type_condition is not None:
+                    target = self.context.schema.get_type(selection.type_condition.name.value)
+                total += self._cost(selection.selection_set, target, fragments, seen, memo)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is None or name in seen:
+                    continue
+                spread = self.context.schema.get_type(fragment.type_condition.name.value)
+                total += self._cost(fragment.selection_set, spread, fragments, seen | {name}, memo)
+        return total
+
+    def _field_cost(
+        self,
+        field: FieldNode,
+        parent: GraphQLNamedType,
+        fragments: dict[str, FragmentDefinitionNode],
+        seen: set[str],
+        memo: dict[tuple[int, str], int],
+    ) -> int:
+        fields = getattr(parent, "fields", None) or {}
+        definition = fields.get(field.name.value)
+        if definition is None:
+            return 1  # __typename, or a field validation will reject anyway
+        child = get_named_type(definition.type)
+        inner = self._cost(field.selection_set, child, fragments, seen, memo)
+        first = self._first(field)
+        if parent.name.endswith("Connection") and field.name.value in ("edges", "nodes"):
+            multiplier = 1  # already sized by the connection's `first`
+        elif first is not None:
+            multiplier = first
+        elif child.name.endswith("Connection"):
+            multiplier = CONNECTION_DEFAULT
+        elif _is_list(definition.type):
+            multiplier = DEFAULT_LIST_SIZE
+        else:
+            multiplier = 1
+        return 1 + multiplier * inner if inner else 1
+
+
 def cost_limit_rule(
     max_cost: int, variables: dict[str, Any] | None = None, observed: list[int] | None = None
 ) -> type[ValidationRule]:
     """`observed`, when given, receives the cost of every operation of the document."""
-
-    class CostLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            context: ValidationContext = self.context
-            schema = context.schema
-            root = {
-                "query": schema.query_type,
-                "mutation": schema.mutation_type,
-                "subscription": schema.subscription_type,
-            }[node.operation.value]
-            fragments = {
-                d.name.value: d
-                for d in context.document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            cost = self._cost(node.selection_set, root, fragments, set(), {})
-            if observed is not None:
-                observed.append(cost)
-            if cost > max_cost:
-                context.report_error(
-                    GraphQLError(
-                        f"The query is too expensive: cost {cost} exceeds the limit of"
-                        f" {max_cost}. Ask for fewer objects (lower `first`) or fewer"
-                        " nested lists.",
-                        node,
-                    )
-                )
-
-        def _first(self, field: FieldNode) -> int | None:
-            for argument in field.arguments or ():
-                if argument.name.value != "first":
-                    continue
-                if isinstance(argument.value, IntValueNode):
-                    # past the cap the resolver refuses it with a precise error
-                    return min(max(0, int(argument.value.value)), MAX_FIRST)
-                if isinstance(argument.value, VariableNode):
-                    name = argument.value.name.value
-                    if variables is None or name not in variables:
-                        return None  # not given: the argument's default applies
-                    value = variables[name]
-                    if isinstance(value, int) and not isinstance(value, bool):
-                        return min(max(0, value), MAX_FIRST)
-                    return MAX_FIRST  # not a number: validation will refuse it anyway
-            return None
-
-        def _cost(
-            self,
-            selection_set: SelectionSetNode | None,
-            parent: GraphQLNamedType | None,
-            fragments: dict[str, FragmentDefinitionNode],
-            seen: set[str],
-            memo: dict[tuple[int, str], int],
-        ) -> int:
-            if selection_set is None or parent is None:
-                return 0
-            total = 0
-            for selection in selection_set.selections:
-                if isinstance(selection, FieldNode):
-                    total += self._field_cost(selection, parent, fragments, seen, memo)
-                elif isinstance(selection, InlineFragmentNode):
-                    target: GraphQLNamedType | None = parent
-                    if selection.type_condition is not None:
-                        target = self.context.schema.get_type(selection.type_condition.name.value)
-                    total += self._cost(selection.selection_set, target, fragments, seen, memo)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = fragments.get(name)
-                    if fragment is None or name in seen:
-                        continue
-                    spread = self.context.schema.get_type(fragment.type_condition.name.value)
-                    total += self._cost(
-                        fragment.selection_set, spread, fragments, seen | {name}, memo
-                    )
-            return total
-
-        def _field_cost(
-            self,
-            field: FieldNode,
-            parent: GraphQLNamedType,
-            fragments: dict[str, FragmentDefinitionNode],
-            seen: set[str],
-            memo: dict[tuple[int, str], int],
-        ) -> int:
-            fields = getattr(parent, "fields", None) or {}
-            definition = fields.get(field.name.value)
-            if definition is None:
-                return 1  # __typename, or a field validation will reject anyway
-            child = get_named_type(definition.type)
-            inner = self._cost(field.selection_set, child, fragments, seen, memo)
-            first = self._first(field)
-            if parent.name.endswith("Connection") and field.name.value in ("edges", "nodes"):
-                multiplier = 1  # already sized by the connection's `first`
-            elif first is not None:
-                multiplier = first
-            elif child.name.endswith("Connection"):
-                multiplier = CONNECTION_DEFAULT
-            elif _is_list(definition.type):
-                multiplier = DEFAULT_LIST_SIZE
-            else:
-                multiplier = 1
-            return 1 + multiplier * inner if inner else 1
-
-    return CostLimit
+    attributes = {"max_cost": max_cost, "variables": variables, "observed": observed}
+    return type("CostLimit", (CostLimit,), attributes)
 
 
 def document_cost(
