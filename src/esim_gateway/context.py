@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from esim_gateway.live import LocalBroker
     from esim_gateway.pricing import Prices
     from esim_gateway.providers.registry import Providers
-    from esim_gateway.resolvers.purchasing import PurchaseDriver
+    from esim_gateway.purchasing.driver import PurchaseDriver
 
 __all__ = ["Context", "Services"]
 

@@ -17,7 +17,7 @@ from esim_gateway.live import LocalBroker
 from esim_gateway.outbound.esim_watch import EsimAnnouncer
 from esim_gateway.outbound.events import PROVIDER_BALANCE_LOW
 from esim_gateway.providers.base import ProviderName
-from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.purchasing.driver import PurchaseDriver
 from esim_gateway.webhooks.parsing import roamify_usage
 
 __all__ = ["EventProcessor"]

@@ -22,7 +22,7 @@ from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.errors import InvalidInput
 from esim_gateway.ledger.repository import Ledger, OrderRecord, Step
 from esim_gateway.providers.base import OrderState
-from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.purchasing.driver import PurchaseDriver
 from esim_gateway.resolvers.quotes import moved_price
 
 __all__ = ["Scheduler", "cancel_scheduled", "check_scheduled_at"]
