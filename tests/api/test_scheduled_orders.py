@@ -17,6 +17,9 @@ from tests.api.test_ordering import a_package
 from tests.api.test_quotes import purchases, quote, reprice_roamify
 from tests.conftest import Gateway
 
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
+
 ORDER_FIELDS = """
     __typename
     ... on Order { id status scheduledAt providerOrderId failureReason esims { iccid } }

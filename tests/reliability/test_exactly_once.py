@@ -35,6 +35,9 @@ from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
 from tests.conftest import Gateway, migrated_sqlite_url
 
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
+
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
 
