@@ -231,14 +231,15 @@ class PurchaseDriver:
         record = await self.ledger.get(order_id)
         if record is None:
             raise KeyError(order_id)
-        if record.step.is_terminal or record.step is Step.SCHEDULED:  # the scheduler starts it
+        if not _drivable(record):
             return PurchaseOutcome(record)
-        return await self._leased(record, self._advance)
+        return await self._leased(record, self._advance, _drivable)
 
     async def _leased(
         self,
         record: OrderRecord,
         work: Callable[[OrderRecord], Awaitable[PurchaseOutcome]],
+        ready: Callable[[OrderRecord], bool],
     ) -> PurchaseOutcome:
         # Acquiring inside the try: a cancellation (a shutdown) can land after the lease
         # is committed but before the call returns, and must still give it back; releasing
@@ -246,10 +247,27 @@ class PurchaseDriver:
         try:
             if not await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
                 return await self._wait_for_other_driver(record)
-            return await work(record)
+            return await self._work_on(record, work, ready)
         finally:
             with contextlib.suppress(Exception):
                 await self.ledger.release_lease(record.id, self.holder)
+
+    async def _work_on(
+        self,
+        record: OrderRecord,
+        work: Callable[[OrderRecord], Awaitable[PurchaseOutcome]],
+        ready: Callable[[OrderRecord], bool],
+    ) -> PurchaseOutcome:
+        """`work` on the order as it stands now that this driver holds its lease.
+
+        Read again: between the read that started this driver and the lease, another
+        driver may have moved the order on and let go of it (settled it, say); working
+        from the earlier read would move it back (adopting a settled order again).
+        """
+        current = await self.ledger.get(record.id) or record
+        if not ready(current):
+            return PurchaseOutcome(current)
+        return await work(current)
 
     async def _wait_for_other_driver(self, record: OrderRecord) -> PurchaseOutcome:
         """Another replica holds the lease: report its progress as the ledger shows it."""
@@ -262,7 +280,7 @@ class PurchaseDriver:
                 return PurchaseOutcome(current or record)
             if await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
                 try:
-                    return await self._advance(current)
+                    return await self._work_on(current, self._advance, _drivable)
                 finally:
                     with contextlib.suppress(Exception):
                         await self.ledger.release_lease(record.id, self.holder)
@@ -289,6 +307,16 @@ class PurchaseDriver:
         record = await self.ledger.get(order_id)
         if record is None:
             raise KeyError(order_id)
-        if not record.step.is_terminal or record.watch_until is None:
+        if not _watched(record):
             return PurchaseOutcome(record)
-        return await self._leased(record, self.watcher.watch_once)
+        return await self._leased(record, self.watcher.watch_once, _watched)
+
+
+def _drivable(record: OrderRecord) -> bool:
+    """Not finished, and not waiting for its time (the scheduler starts it then)."""
+    return not record.step.is_terminal and record.step is not Step.SCHEDULED
+
+
+def _watched(record: OrderRecord) -> bool:
+    """Finished, with its reference still watched."""
+    return record.step.is_terminal and record.watch_until is not None
