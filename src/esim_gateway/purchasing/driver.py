@@ -228,63 +228,73 @@ class PurchaseDriver:
     # -- the driver ----------------------------------------------------------------------
 
     async def _run(self, order_id: str) -> PurchaseOutcome:
-        record = await self.ledger.get(order_id)
-        if record is None:
-            raise KeyError(order_id)
-        if not _drivable(record):
-            return PurchaseOutcome(record)
-        return await self._leased(record, self._advance, _drivable)
+        return await self._leased(order_id, self._advance, _drivable)
 
     async def _leased(
         self,
-        record: OrderRecord,
+        order_id: str,
         work: Callable[[OrderRecord], Awaitable[PurchaseOutcome]],
         ready: Callable[[OrderRecord], bool],
     ) -> PurchaseOutcome:
+        """`work` on the order under this driver's lease, if the order is `ready` for it.
+
+        The lease is taken before the order is read, and the work starts from that read:
+        read first, another driver could drive the order on and let go of it before the
+        lease (settle it, say), and working from the earlier read would move it back
+        (adopt a settled order again, or send a purchase made already).
+        """
         # Acquiring inside the try: a cancellation (a shutdown) can land after the lease
         # is committed but before the call returns, and must still give it back; releasing
         # a lease this holder does not hold changes nothing.
         try:
-            if not await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
-                return await self._wait_for_other_driver(record)
-            return await self._work_on(record, work, ready)
+            if not await self.ledger.acquire_lease(order_id, self.holder, self.lease_seconds):
+                return await self._wait_for_other_driver(order_id, work, ready)
+            return await self._work_on(order_id, work, ready)
         finally:
             with contextlib.suppress(Exception):
-                await self.ledger.release_lease(record.id, self.holder)
+                await self.ledger.release_lease(order_id, self.holder)
 
     async def _work_on(
         self,
-        record: OrderRecord,
+        order_id: str,
         work: Callable[[OrderRecord], Awaitable[PurchaseOutcome]],
         ready: Callable[[OrderRecord], bool],
     ) -> PurchaseOutcome:
-        """`work` on the order as it stands now that this driver holds its lease.
+        record = await self._read(order_id)
+        if not ready(record):
+            return PurchaseOutcome(record)
+        return await work(record)
 
-        Read again: between the read that started this driver and the lease, another
-        driver may have moved the order on and let go of it (settled it, say); working
-        from the earlier read would move it back (adopting a settled order again).
-        """
-        current = await self.ledger.get(record.id) or record
-        if not ready(current):
-            return PurchaseOutcome(current)
-        return await work(current)
+    async def _read(self, order_id: str) -> OrderRecord:
+        record = await self.ledger.get(order_id)
+        if record is None:
+            raise KeyError(order_id)
+        return record
 
-    async def _wait_for_other_driver(self, record: OrderRecord) -> PurchaseOutcome:
+    async def _wait_for_other_driver(
+        self,
+        order_id: str,
+        work: Callable[[OrderRecord], Awaitable[PurchaseOutcome]],
+        ready: Callable[[OrderRecord], bool],
+    ) -> PurchaseOutcome:
         """Another replica holds the lease: report its progress as the ledger shows it."""
+        record = await self._read(order_id)
+        if not ready(record):
+            return PurchaseOutcome(record)
         delay = self.poll_initial
         for _ in range(40):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
-            current = await self.ledger.get(record.id)
+            current = await self.ledger.get(order_id)
             if current is None or current.step.is_terminal:
                 return PurchaseOutcome(current or record)
-            if await self.ledger.acquire_lease(record.id, self.holder, self.lease_seconds):
+            if await self.ledger.acquire_lease(order_id, self.holder, self.lease_seconds):
                 try:
-                    return await self._work_on(current, self._advance, _drivable)
+                    return await self._work_on(order_id, work, ready)
                 finally:
                     with contextlib.suppress(Exception):
-                        await self.ledger.release_lease(record.id, self.holder)
-        current = await self.ledger.get(record.id)
+                        await self.ledger.release_lease(order_id, self.holder)
+        current = await self.ledger.get(order_id)
         return PurchaseOutcome(current or record)
 
     async def _advance(self, record: OrderRecord) -> PurchaseOutcome:
@@ -304,12 +314,7 @@ class PurchaseDriver:
     # -- watching a finished order's reference --------------------------------------------
 
     async def _watch(self, order_id: str) -> PurchaseOutcome:
-        record = await self.ledger.get(order_id)
-        if record is None:
-            raise KeyError(order_id)
-        if not _watched(record):
-            return PurchaseOutcome(record)
-        return await self._leased(record, self.watcher.watch_once, _watched)
+        return await self._leased(order_id, self.watcher.watch_once, _watched)
 
 
 def _drivable(record: OrderRecord) -> bool:
