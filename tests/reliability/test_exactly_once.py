@@ -332,7 +332,7 @@ async def test_a_driver_leased_an_order_another_driver_just_finished_buys_nothin
 ) -> None:
     """Between a driver's read of its order and its lease, another driver (another
     replica's, or one started by a webhook) may drive the order to the end and let go:
-    the order is read again under the lease, never driven from the earlier read."""
+    a driver works from its read of the order made under its lease, never from before."""
     ledger, providers = gateway.ledger, gateway.services.providers
     package = (await a_package(gateway, "ROAMIFY"))["packageId"]
     record, _ = await ledger.claim(
