@@ -35,6 +35,7 @@ from esim_gateway.context import Services
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ledger.tables import Base
 from esim_gateway.providers.parts import RequestParts, ResponseParts, takes_parts
+from tests.purchase_moves import MoveLog
 
 if TYPE_CHECKING:
     from esim_gateway.sandbox.roamify import RoamifySandbox
@@ -542,6 +543,15 @@ def gateway_factory(database_url: str) -> GatewayFactory:
 async def gateway(gateway_factory: GatewayFactory) -> AsyncIterator[Gateway]:
     async with gateway_factory() as gw:
         yield gw
+
+
+@pytest.fixture
+def declared_moves_only() -> Iterator[MoveLog]:
+    """Fails the test when an order moved in a way the purchase state table
+    (`esim_gateway.purchasing.states`) does not declare."""
+    with MoveLog().listening() as moves:
+        yield moves
+    assert moves.problems == [], "\n".join(moves.problems)
 
 
 SERVE_TIMEOUT = 10.0

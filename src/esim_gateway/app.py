@@ -56,10 +56,10 @@ from esim_gateway.providers._http import ProviderClient, Timeouts
 from esim_gateway.providers.base import ProviderGateway
 from esim_gateway.providers.instrumented import InstrumentedTransport
 from esim_gateway.providers.registry import Providers
+from esim_gateway.purchasing.driver import PurchaseDriver
+from esim_gateway.purchasing.reconciler import Reconciler
+from esim_gateway.purchasing.scheduler import Scheduler
 from esim_gateway.resolvers.install import InstallServices
-from esim_gateway.resolvers.purchasing import PurchaseDriver
-from esim_gateway.resolvers.reconciler import Reconciler
-from esim_gateway.resolvers.scheduling import Scheduler
 from esim_gateway.schema import build_schema
 from esim_gateway.webhooks.endpoints import webhook_routes
 from esim_gateway.webhooks.processing import EventProcessor

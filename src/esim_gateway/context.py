@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from esim_gateway.outbound.urls import UrlPolicy
     from esim_gateway.pricing.prices import Prices
     from esim_gateway.providers.registry import Providers
+    from esim_gateway.purchasing.driver import PurchaseDriver
+    from esim_gateway.purchasing.reconciler import Reconciler
+    from esim_gateway.purchasing.scheduler import Scheduler
     from esim_gateway.resolvers.install import InstallServices
-    from esim_gateway.resolvers.purchasing import PurchaseDriver
-    from esim_gateway.resolvers.reconciler import Reconciler
-    from esim_gateway.resolvers.scheduling import Scheduler
     from esim_gateway.webhooks.processing import EventProcessor
 
 __all__ = ["Context", "Services"]

@@ -6,11 +6,16 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from tests.api.test_ordering import a_package, buy
 from tests.conftest import Gateway, GatewayFactory, make_sandboxes
+
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
 
 QUOTE = """query($o: ID!, $i: [String!]!) { refundQuote(orderId: $o, iccids: $i) { __typename
   ... on RefundQuote { fee { amount currency } amount { amount currency } rules }

@@ -10,6 +10,9 @@ import pytest
 
 from tests.conftest import Gateway, GatewayFactory, make_sandboxes
 
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
+
 ORDER_FIELDS = """
   __typename
   ... on Order {

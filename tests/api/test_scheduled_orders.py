@@ -10,12 +10,16 @@ from typing import Any
 import pytest
 
 from esim_gateway.domain import ProviderName
-from esim_gateway.resolvers.purchasing import PurchaseDriver
-from esim_gateway.resolvers.scheduling import Scheduler
+from esim_gateway.http.auth import DEMO_PRINCIPAL
+from esim_gateway.purchasing.driver import PurchaseDriver
+from esim_gateway.purchasing.scheduler import Scheduler
 from esim_gateway.schema.ids import order_global_id, parse_order_id
 from tests.api.test_ordering import a_package
 from tests.api.test_quotes import purchases, quote, reprice_roamify
 from tests.conftest import Gateway
+
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
 
 ORDER_FIELDS = """
     __typename
@@ -230,8 +234,7 @@ async def test_cancelling_an_order_another_replica_just_claimed_is_refused_and_c
     from esim_gateway.context import Context
     from esim_gateway.dataloaders.loaders import build_loaders
     from esim_gateway.errors import InvalidInput
-    from esim_gateway.http.auth import DEMO_PRINCIPAL
-    from esim_gateway.resolvers.scheduling import cancel_scheduled
+    from esim_gateway.purchasing.scheduler import cancel_scheduled
 
     order = await schedule(gateway, in_(timedelta(hours=1)).isoformat())
     order_id = parse_order_id(order["id"])

@@ -6,11 +6,15 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
 from esim_gateway.domain import ProviderName
 from esim_gateway.signatures import roamify_signature, simplifytrip_signature
 from tests.api.test_ordering import ORDER, buy
 from tests.conftest import Gateway
+
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
 
 ROAMIFY_SECRET = "sandbox-roamify-webhook-secret"
 CHECKSUM = "ck_test_sandbox"

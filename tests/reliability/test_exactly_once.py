@@ -31,9 +31,14 @@ from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.ledger.orders import NewOrder, Step
 from esim_gateway.providers._http import Timeouts
 from esim_gateway.providers.registry import BreakerState
+from esim_gateway.purchasing.driver import PurchaseDriver
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
 from esim_gateway.sandbox.simplifytrip import create_simplifytrip_sandbox
+from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, migrated_sqlite_url
+
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
 
 CREATE = """mutation($input: CreateOrderInput!) { createOrder(input: $input) { __typename
   ... on Order { id status } ... on ProviderError { retryable statusCode } } }"""
@@ -320,3 +325,38 @@ async def test_a_driver_stopped_right_after_taking_the_lease_gives_it_back(
     await driver.shutdown(grace=0.0)
     monkeypatch.undo()
     assert await ledger.orders.acquire_lease(record.id, "the-next-process", 60)
+
+
+async def test_a_driver_leased_an_order_another_driver_just_finished_buys_nothing_more(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a driver's read of its order and its lease, another driver (another
+    replica's, or one started by a webhook) may drive the order to the end and let go:
+    a driver works from its read of the order made under its lease, never from before."""
+    ledger, providers = gateway.ledger, gateway.services.providers
+    package = (await a_package(gateway, "ROAMIFY"))["packageId"]
+    record, _ = await ledger.orders.claim(
+        NewOrder(
+            owner="sandbox-demo",
+            kind="order",
+            provider=ProviderName.ROAMIFY,
+            idempotency_key="finished-by-another",
+            request={"items": [{"packageId": package, "quantity": 1}]},
+        )
+    )
+    other = PurchaseDriver(ledger, providers)
+    late = PurchaseDriver(ledger, providers)
+    acquire = ledger.orders.acquire_lease
+
+    async def another_driver_first(order_id: str, holder: str, seconds: float) -> bool:
+        if holder == late.holder and not other.in_flight():
+            monkeypatch.undo()
+            assert (await other.start(record)).record.step is Step.SETTLED
+        return await acquire(order_id, holder, seconds)
+
+    monkeypatch.setattr(ledger.orders, "acquire_lease", another_driver_first)
+    outcome = await late.start(record)
+    assert outcome.record.step is Step.SETTLED and outcome.failure is None
+    assert gateway.roamify.control.calls.count("POST", "/api/esim/order") == 1
+    steps = [event.step for event in await ledger.orders.history(record.id)]
+    assert steps == [Step.NEW, Step.SUBMITTING, Step.SUBMITTED, Step.SETTLED]

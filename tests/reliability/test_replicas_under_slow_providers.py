@@ -29,7 +29,8 @@ from esim_gateway.sandbox.simplifytrip import SimplifyTripSandbox, create_simpli
 from esim_gateway.sandbox.transport import SandboxTransport
 from tests.reliability.test_exactly_once import post_create
 
-pytestmark = pytest.mark.postgres
+# every order moves only along the purchase state table's lines
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("declared_moves_only")]
 
 #: purchases per provider; each is sent to one replica and retried on the other
 PURCHASES = 60

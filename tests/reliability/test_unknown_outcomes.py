@@ -24,6 +24,9 @@ from esim_gateway.schema.ids import parse_order_id
 from tests.api.test_ordering import a_package
 from tests.conftest import Gateway, GatewayFactory
 
+# every order moves only along the purchase state table's lines
+pytestmark = pytest.mark.usefixtures("declared_moves_only")
+
 FAST = Timeouts(read=1.0, write=0.3, fulfil=1.0, connect=0.3)
 
 CREATE = """

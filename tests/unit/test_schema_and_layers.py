@@ -104,6 +104,12 @@ def test_the_schema_never_talks_http() -> None:
     assert _offending("resolvers", ("httpx", "strawberry")) == []
 
 
+def test_purchasing_knows_nothing_of_graphql_or_http() -> None:
+    assert (
+        _offending("purchasing", ("httpx", "strawberry", "starlette", "esim_gateway.schema")) == []
+    )
+
+
 def test_errors_sit_below_everything() -> None:
     imported = {m for w, m in _imports(PACKAGE) if w.endswith("src/esim_gateway/errors.py")}
     assert not any(m.startswith(("strawberry", "httpx", "esim_gateway")) for m in imported)

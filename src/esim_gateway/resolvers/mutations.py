@@ -23,10 +23,10 @@ from esim_gateway.errors import (
     UnsupportedOperation,
 )
 from esim_gateway.ledger.orders import NewOrder, OrderRecord, Step, request_hash
+from esim_gateway.purchasing.scheduler import cancel_scheduled, check_scheduled_at
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
 from esim_gateway.resolvers.quotes import check_quote, parse_quote_id, quote_payload
-from esim_gateway.resolvers.scheduling import cancel_scheduled, check_scheduled_at
 
 __all__ = ["Line", "cancel_order", "check_order_lines", "create_order", "topup"]
 

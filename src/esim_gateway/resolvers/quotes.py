@@ -14,11 +14,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from esim_gateway.context import Context
-from esim_gateway.dataloaders.catalog import Catalog
 from esim_gateway.domain import CatalogPackage, Money, ProviderName
 from esim_gateway.errors import (
     InvalidInput,
@@ -28,13 +26,13 @@ from esim_gateway.errors import (
     ResourceNotFound,
 )
 from esim_gateway.ledger.quotes import QuoteRecord
+from esim_gateway.purchasing.repricing import moved_price, order_total
 
 __all__ = [
     "LineCapabilities",
     "OrderQuote",
     "QuotedLine",
     "check_quote",
-    "moved_price",
     "parse_quote_id",
     "quote_order",
 ]
@@ -98,15 +96,6 @@ def _capabilities(context: Context, package: CatalogPackage) -> LineCapabilities
     )
 
 
-def _total(packages: Sequence[tuple[CatalogPackage, int]]) -> Money | None:
-    """The sum of the lines, or None when they are not all in one currency."""
-    currencies = {package.price.currency for package, _ in packages}
-    if len(currencies) != 1:
-        return None
-    amount = sum((package.price.amount * quantity for package, quantity in packages), Decimal(0))
-    return Money(amount, currencies.pop())
-
-
 async def _balance_sufficient(
     context: Context, provider: ProviderName, total: Money
 ) -> bool | None:
@@ -150,7 +139,7 @@ async def quote_order(
             problems.append(f"Package {package_id} needs the travel start date.")
         lines.append(QuotedLine(package_id, quantity, package, _capabilities(context, package)))
     listed = [(line.package, line.quantity) for line in lines if line.package is not None]
-    total = _total(listed) if len(listed) == len(lines) else None
+    total = order_total(listed) if len(listed) == len(lines) else None
     quote = None
     balance_sufficient = None
     if total is not None:
@@ -198,19 +187,3 @@ async def check_quote(
     moved_to = await moved_price(context.services.catalog, quote)
     if moved_to is not None:
         raise PriceChanged(quote.id, quote.total.amount, moved_to, quote.total.currency)
-
-
-async def moved_price(catalog: Catalog, quote: QuoteRecord) -> Decimal | None:
-    """The order's total now, when it is not the quoted one (a package no longer listed
-    counts as 0); None when every quoted price still holds."""
-    current: list[tuple[CatalogPackage, int]] = []
-    for item in quote.request["items"]:
-        package = await catalog.get(quote.provider, str(item["packageId"]))
-        if package is None:
-            return Decimal(0)
-        current.append((package, int(item["quantity"])))
-    total = _total(current)
-    moved = any(quote.unit_prices.get(p.package_id) != p.price for p, _ in current)
-    if total is None or moved or total != quote.total:
-        return total.amount if total is not None else Decimal(0)
-    return None

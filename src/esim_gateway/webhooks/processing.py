@@ -17,7 +17,7 @@ from esim_gateway.ledger.events import StoredEvent
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.live.broker import LocalBroker
 from esim_gateway.outbound.esim_watch import EsimAnnouncer
-from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.purchasing.driver import PurchaseDriver
 from esim_gateway.webhooks.parsing import roamify_usage
 
 __all__ = ["EventProcessor"]

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ops.background import BackgroundLoop
-from esim_gateway.resolvers.purchasing import PurchaseDriver
+from esim_gateway.purchasing.driver import PurchaseDriver
 
 __all__ = ["PendingEvents", "Reconciler"]
 

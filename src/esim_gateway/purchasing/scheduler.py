@@ -23,8 +23,8 @@ from esim_gateway.errors import InvalidInput
 from esim_gateway.ledger.orders import OrderRecord, Step
 from esim_gateway.ledger.repository import Ledger
 from esim_gateway.ops.background import periodic
-from esim_gateway.resolvers.purchasing import PurchaseDriver
-from esim_gateway.resolvers.quotes import moved_price
+from esim_gateway.purchasing.driver import PurchaseDriver
+from esim_gateway.purchasing.repricing import moved_price
 
 __all__ = ["Scheduler", "cancel_scheduled", "check_scheduled_at"]
 
