@@ -66,5 +66,25 @@ bench/mesh/node_modules/.package-lock.json: bench/mesh/package-lock.json
 bench: $(STAMP) bench/mesh/node_modules/.package-lock.json
 	$(BIN)/python -m bench
 
+# The differential tests of our bypasses of Strawberry and graphql-core (GatewaySchema.execute,
+# schema/execution.py, the flat inputs, the document gate, the SDL) against the newest
+# releases of both, ignoring pyproject.toml's pins for those two only, in a venv of its own.
+# Run it before moving those pins, and on a schedule to hear of a release early.
+COMPAT_VENV := .venv-compat
+COMPAT_TESTS := tests/api/test_straight_execute.py tests/api/test_execution.py \
+  tests/unit/test_inputs.py tests/unit/test_document_gate.py tests/unit/test_schema_and_layers.py
+compat:
+	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	grep -v -E '^(strawberry-graphql|graphql-core)==' constraints.txt > $(COMPAT_VENV)/constraints.txt
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev]" -c $(COMPAT_VENV)/constraints.txt
+	@# past the pins on purpose: pip names the conflict with esim-gateway's own ranges
+	-$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy only-if-needed \
+	  strawberry-graphql graphql-core
+	$(COMPAT_VENV)/bin/python -c 'from importlib.metadata import version as v; \
+	  print("compat: strawberry-graphql", v("strawberry-graphql"), "graphql-core", v("graphql-core"))'
+	$(COMPAT_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider \
+	  $(COMPAT_TESTS)
+
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(COMPAT_VENV) var .pytest_cache .mypy_cache .ruff_cache
