@@ -51,7 +51,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "httpx/",
             "pyreqwest/",
             "esim_gateway/providers/reqwest.py",
-            "esim_gateway/providers/aiohttp_transport.py",
             "httpx_aiohttp/",
             "aiohttp/",
             "yarl/",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -65,8 +66,19 @@ class Mode(enum.StrEnum):
 
 class HttpTransport(enum.StrEnum):
     REQWEST = "reqwest"
-    AIOHTTP = "aiohttp"
     HTTPX = "httpx"
+
+    @classmethod
+    def _missing_(cls, value: object) -> HttpTransport | None:
+        # "aiohttp" chose a third transport (httpx-aiohttp), since removed: a deployment
+        # that still names it keeps starting, on httpx's own, and is told once
+        if value != "aiohttp":
+            return None
+        logging.getLogger("esim_gateway.config").warning(
+            "ESIM_GATEWAY_HTTP_TRANSPORT=aiohttp is deprecated: that transport was removed;"
+            " provider calls go through httpx's own (set reqwest or httpx)"
+        )
+        return cls.HTTPX
 
 
 class Role(enum.StrEnum):
