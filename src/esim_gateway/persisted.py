@@ -249,9 +249,15 @@ class PersistedDocuments:
                 raise _trusted_only()
             return query
         key = _apq_hash(persisted)
-        if query is None:
-            return await self._look_up(key, only_trusted=only_trusted)
-        return await self._register(query, key, only_trusted=only_trusted)
+        if query is None:  # the hash alone: a trusted document's text, else the store's
+            text = self.trusted.find(key)
+            if text is None:
+                text = await self._stored(key, only_trusted=only_trusted)
+            return text
+        store = self._store_for(query, key, only_trusted=only_trusted)
+        if store is not None:
+            await store.put(key, query)
+        return query
 
     def _trusted_by_id(self, document_id: object) -> str:
         """The text of a `documentId` request: trusted documents only."""
@@ -265,28 +271,24 @@ class PersistedDocuments:
             )
         return text
 
-    async def _register(self, query: str, key: str, *, only_trusted: bool) -> str:
-        """An APQ request with its text: checked against its hash, and kept (when it
-        parses) so that the next request may send the hash alone."""
+    def _store_for(self, query: str, key: str, *, only_trusted: bool) -> ApqStore | None:
+        """An APQ request with its text: refused, or run; and the store to keep it in so
+        that the next request may send the hash alone (None: nothing to keep)."""
         if document_hash(query) != key:
             raise PersistedRefusal(
                 "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
             )
         if self.trusted.by_hash.get(key) is not None:
-            return query
+            return None
         if only_trusted:
             raise _trusted_only()
         if self.store is None:
             raise PersistedRefusal("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
-        if self._parses(query):  # else it runs once, to its syntax error, and is not kept
-            await self.store.put(key, query)
-        return query
+        # a document that does not parse runs once, to its syntax error, and is not kept
+        return self.store if self._parses(query) else None
 
-    async def _look_up(self, key: str, *, only_trusted: bool) -> str:
-        """An APQ request with its hash alone: a trusted document's text, else the store's."""
-        text = self.trusted.find(key)
-        if text is not None:
-            return text
+    async def _stored(self, key: str, *, only_trusted: bool) -> str:
+        """The text the store holds for a hash no trusted document has."""
         if only_trusted:
             raise _trusted_only()
         if self.store is None:
