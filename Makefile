@@ -79,7 +79,8 @@ compat:
 	grep -v -E '^(strawberry-graphql|graphql-core)==' constraints.txt > $(COMPAT_VENV)/constraints.txt
 	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev]" -c $(COMPAT_VENV)/constraints.txt
 	@# past the pins on purpose: pip names the conflict with esim-gateway's own ranges
-	-$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy only-if-needed \
+	@# (an ERROR line, exit status 0)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy only-if-needed \
 	  strawberry-graphql graphql-core
 	$(COMPAT_VENV)/bin/python -c 'from importlib.metadata import version as v; \
 	  print("compat: strawberry-graphql", v("strawberry-graphql"), "graphql-core", v("graphql-core"))'
