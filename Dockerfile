@@ -10,9 +10,10 @@ RUN /src/scripts/fetch-graphiql /graphiql
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
-RUN pip install --no-cache-dir --prefix=/install .
+# the versions `make` installs and the tests ran with (constraints.txt, `make lock`)
+RUN pip install --no-cache-dir --prefix=/install -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

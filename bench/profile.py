@@ -55,7 +55,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "httpx/",
             "pyreqwest/",
             "esim_gateway/providers/reqwest.py",
-            "esim_gateway/providers/aiohttp_transport.py",
             "httpx_aiohttp/",
             "aiohttp/",
             "yarl/",

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -63,6 +63,9 @@ from esim_gateway.resolvers.install import InstallServices
 from esim_gateway.schema import build_schema
 from esim_gateway.webhooks.endpoints import webhook_routes
 from esim_gateway.webhooks.processing import EventProcessor
+
+if TYPE_CHECKING:  # imported when chosen: pyreqwest may have no wheel for this platform
+    from esim_gateway.providers.reqwest import ReqwestTransport
 
 __all__ = ["Running", "Sandboxes", "Wiring", "build_services", "create_app", "started"]
 
@@ -129,15 +132,29 @@ class Sandboxes:
                 await sandbox.aclose()
 
 
-def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    if settings.http_transport is HttpTransport.REQWEST:
+@functools.cache
+def _reqwest_transport() -> type[ReqwestTransport] | None:
+    """The default transport's class, or None where pyreqwest does not import (no wheel
+    for this platform): then httpx's own transport, and one WARNING per process."""
+    try:
         from esim_gateway.providers.reqwest import ReqwestTransport
+    except ImportError as exc:
+        if not (exc.name or "").startswith("pyreqwest"):
+            raise  # our module's own fault, not a missing wheel
+        log.warning(
+            "pyreqwest cannot be imported (%s): provider calls go through httpx's own"
+            " transport instead (ESIM_GATEWAY_HTTP_TRANSPORT=httpx says so and stops this"
+            " warning)",
+            exc,
+        )
+        return None
+    return ReqwestTransport
 
-        return ReqwestTransport(connect_timeout=Timeouts().connect, max_connections=100)
-    if settings.http_transport is HttpTransport.AIOHTTP:
-        from esim_gateway.providers.aiohttp_transport import SentAwareAiohttpTransport
 
-        return SentAwareAiohttpTransport()
+def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    reqwest = _reqwest_transport() if settings.http_transport is HttpTransport.REQWEST else None
+    if reqwest is not None:
+        return reqwest(connect_timeout=Timeouts().connect, max_connections=100)
     return httpx.AsyncHTTPTransport(
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         retries=0,

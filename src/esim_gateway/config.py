@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -83,8 +84,19 @@ class Mode(enum.StrEnum):
 
 class HttpTransport(enum.StrEnum):
     REQWEST = "reqwest"
-    AIOHTTP = "aiohttp"
     HTTPX = "httpx"
+
+    @classmethod
+    def _missing_(cls, value: object) -> HttpTransport | None:
+        # "aiohttp" chose a third transport (httpx-aiohttp), since removed: a deployment
+        # that still names it keeps starting, on httpx's own, and is told once
+        if value != "aiohttp":
+            return None
+        logging.getLogger("esim_gateway.config").warning(
+            "ESIM_GATEWAY_HTTP_TRANSPORT=aiohttp is deprecated: that transport was removed;"
+            " provider calls go through httpx's own (set reqwest or httpx)"
+        )
+        return cls.HTTPX
 
 
 class Role(enum.StrEnum):
@@ -501,7 +513,8 @@ class Settings:
         HttpTransport.REQWEST,
         choice(HttpTransport),
         "how provider calls go out, always through httpx's API: `reqwest` (pyreqwest, Rust;"
-        " cheapest per call), `aiohttp` (httpx-aiohttp) or `httpx` (httpx's own transport)",
+        " cheapest per call; httpx's own where pyreqwest has no wheel) or `httpx` (httpx's own"
+        " transport); `aiohttp`, a removed third, is read as `httpx` with a warning",
     )
     provider_concurrency: int = setting(16, integer(at_least=1), "concurrent calls per provider")
     introspection: bool | None = setting(

@@ -7,12 +7,19 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
+from strawberry.schema.config import StrawberryConfig
 
 from esim_gateway.app import create_app
+from esim_gateway.config import Settings
 from esim_gateway.http.endpoint import MAX_BODY
+from esim_gateway.http.view import GatewayGraphQL
+from esim_gateway.schema import GatewaySchema, build_schema
+from esim_gateway.schema.root import Query
 from tests.conftest import Gateway, gateway_settings, make_sandboxes, written_lines
 
 
@@ -124,3 +131,21 @@ async def test_an_unexpected_failure_is_a_plain_500_with_no_secret(database_url:
     assert "s3cret" not in response.text
     (line,) = access_lines(stream.getvalue())
     assert line["status"] == 500 and line["request_id"] == response.headers["x-request-id"]
+
+
+def test_a_view_hook_the_endpoint_does_not_call_refuses_to_build() -> None:
+    class Rewriting(GatewayGraphQL):
+        async def process_result(self, request: Any, result: Any) -> Any:
+            return {"data": "rewritten"}  # would apply to WebSockets only
+
+    with pytest.raises(TypeError, match="would ignore an override of process_result"):
+        Rewriting(build_schema(), settings=Settings())
+    assert GatewayGraphQL(build_schema(), settings=Settings()).http is not None
+
+
+def test_strawberrys_batching_config_refuses_to_build() -> None:
+    schema = GatewaySchema(
+        query=Query, config=StrawberryConfig(batching_config={"max_operations": 5})
+    )
+    with pytest.raises(TypeError, match="batching_config"):
+        GatewayGraphQL(schema, settings=Settings())

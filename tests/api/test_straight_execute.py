@@ -5,17 +5,24 @@ Strawberry's extension runner (issue 12); these documents cover each of its bran
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import pytest
 import strawberry
+from graphql import DirectiveLocation
+from strawberry.directive import DirectiveValue
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from esim_gateway.context import Context
 from esim_gateway.dataloaders.loaders import build_loaders
 from esim_gateway.http.auth import DEMO_PRINCIPAL
-from esim_gateway.schema import GatewaySchema, build_schema
+from esim_gateway.schema import GatewaySchema, Limits, build_schema, document_gate
+from esim_gateway.schema.extensions import OperationObserver
+from esim_gateway.schema.limits import DocumentChecks
 from tests.conftest import Gateway
 
 DOCUMENTS = {
@@ -118,3 +125,92 @@ async def test_refuses_what_strawberry_refuses(
     for execute in (schema.execute, lambda *a, **k: strawberry.Schema.execute(schema, *a, **k)):
         with pytest.raises(refusal):
             await execute(document, **options)
+
+
+class Recorder(SchemaExtension):
+    """An extension the straight path does not re-implement: records each execution."""
+
+    executed: ClassVar[list[str | None]] = []
+
+    def on_execute(self) -> Iterator[None]:
+        Recorder.executed.append(self.execution_context.query)
+        yield
+
+
+@strawberry.type
+class Small:
+    greeting: str = "hello"
+
+
+@strawberry.directive(locations=[DirectiveLocation.FIELD])
+def shout(value: DirectiveValue[str]) -> str:
+    text: str = value  # DirectiveValue reads as Any
+    return text.upper()
+
+
+def straight(schema: GatewaySchema) -> bool:
+    """Whether `execute` takes the straight path (else Strawberry's own)."""
+    return schema.gate is not None
+
+
+def fallbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "esim_gateway.schema"]
+
+
+async def test_an_extension_added_after_the_build_runs_and_is_named_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    schema = build_schema.__wrapped__()  # a schema of its own, not the cached one
+    assert straight(schema)
+    Recorder.executed.clear()
+    schema.extensions = (*schema.extensions, Recorder)
+    for _ in range(2):
+        result = await schema.execute("{ __typename }")
+        assert result.data == {"__typename": "Query"} and not result.errors
+    assert Recorder.executed == ["{ __typename }"] * 2
+    assert not straight(schema)  # Strawberry's own execute runs every extension
+    (warning,) = fallbacks(caplog)
+    assert f"the extension {__name__}.Recorder" in warning
+
+
+async def test_a_schema_built_with_an_unknown_extension_warns_at_build_and_runs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = document_gate(Limits(), introspection=True, cache_size=8)
+    schema = GatewaySchema(
+        query=Small, extensions=[lambda: DocumentChecks(gate), OperationObserver, Recorder]
+    )
+    (warning,) = fallbacks(caplog)
+    assert f"{__name__}.Recorder" in warning and "Strawberry's own execute" in warning
+    Recorder.executed.clear()
+    result = await schema.execute("{ greeting }", root_value=Small())
+    assert result.data == {"greeting": "hello"}
+    assert Recorder.executed == ["{ greeting }"]
+
+
+async def test_schema_directives_make_the_schema_take_strawberrys_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = document_gate(Limits(), introspection=True, cache_size=8)
+    extensions = [lambda: DocumentChecks(gate), OperationObserver]
+    plain = GatewaySchema(query=Small, extensions=extensions)
+    assert plain.gate is gate and not fallbacks(caplog)
+    schema = GatewaySchema(query=Small, extensions=extensions, directives=[shout])
+    assert not straight(schema)
+    (warning,) = fallbacks(caplog)
+    assert "schema directives" in warning
+    result = await schema.execute("{ greeting @shout }", root_value=Small())
+    assert result.data == {"greeting": "HELLO"}
+
+
+def test_incremental_execution_and_a_missing_gate_make_the_schema_take_strawberrys_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    incremental = GatewaySchema(
+        query=Small,
+        extensions=[OperationObserver],
+        config=StrawberryConfig(enable_experimental_incremental_execution=True),
+    )
+    assert not straight(incremental)
+    (warning,) = fallbacks(caplog)
+    assert "incremental execution" in warning and "without DocumentChecks" in warning

@@ -1,6 +1,6 @@
 """P10 (QUALITY.md 5.1): one client per provider per process, and no new TCP connection
 per request once warm. The simulator listens on a real loopback socket, the gateway uses
-each selectable production transport (reqwest, the default, and httpx over aiohttp), and
+each selectable production transport (reqwest, the default, and httpx's own), and
 the simulator records the client address of every request: each distinct address is one
 TCP connection."""
 
@@ -41,7 +41,7 @@ class Peers:
         await self.app(scope, receive, send)
 
 
-@pytest.mark.parametrize("transport", [HttpTransport.REQWEST, HttpTransport.AIOHTTP])
+@pytest.mark.parametrize("transport", [HttpTransport.REQWEST, HttpTransport.HTTPX])
 async def test_requests_reuse_pooled_connections_and_one_client_per_provider(
     transport: HttpTransport, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +117,6 @@ async def test_requests_reuse_pooled_connections_and_one_client_per_provider(
     assert constructed == []  # no client per request
     # Ten requests at a time, one upstream call each: never more than ten connections
     # over the ~250 calls. (How many the five warm-up rounds open depends on how the
-    # calls overlap: reqwest hands a connection back to its pool sooner than aiohttp,
-    # so it may open its tenth only later; what matters is that it never opens more.)
+    # calls overlap: one transport may hand a connection back to its pool sooner than
+    # another, and open its tenth only later; what matters is that it never opens more.)
     assert len(set(peers)) <= 10, f"{len(set(peers))} TCP connections for 10 at a time"

@@ -43,6 +43,13 @@ def test_the_image_carries_graphiqls_assets_where_the_gateway_looks() -> None:
     assert copies and copies[0].split()[-1] == f"{workdir}/var/graphiql"
 
 
+def test_the_image_installs_the_versions_make_installs() -> None:
+    (install,) = [run for run in instructions("RUN") if "pip install" in run]
+    assert "-c constraints.txt" in install
+    assert any("constraints.txt" in copy.split()[1:-1] for copy in instructions("COPY"))
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -54,6 +61,7 @@ def test_the_image_carries_graphiqls_assets_where_the_gateway_looks() -> None:
         "var/graphiql/graphiql.min.js",
         "src/esim_gateway/__pycache__/app.cpython-311.pyc",
         ".mypy_cache/3.11/x.json",
+        ".venv-compat/bin/python",
     ],
 )
 def test_the_build_context_leaves_out_what_the_image_does_not_need(path: str) -> None:
@@ -77,6 +85,7 @@ def test_the_build_context_leaves_out_what_the_image_does_not_need(path: str) ->
     for needed in (
         "pyproject.toml",
         "README.md",
+        "constraints.txt",
         "src/esim_gateway/app.py",
         "scripts/fetch-graphiql",
     ):

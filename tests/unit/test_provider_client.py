@@ -146,9 +146,6 @@ async def test_a_closed_client_refuses_to_send() -> None:
 async def test_the_default_transport_is_reqwest_behind_a_provider_client() -> None:
     settings = Settings.from_mapping({})
     assert settings.http_transport is HttpTransport.REQWEST
-    assert Settings.from_mapping({"ESIM_GATEWAY_HTTP_TRANSPORT": "aiohttp"}).http_transport is (
-        HttpTransport.AIOHTTP
-    )
     transport = _transport(settings)
     assert isinstance(transport, ReqwestTransport)
     async with _client("http://provider.test", transport) as http:

@@ -238,15 +238,7 @@ class PersistedDocuments:
         "No GraphQL query found"). `exempt`: this caller may run any document."""
         only_trusted = self.trusted_only and not exempt
         if document_id is not None:
-            if not isinstance(document_id, str) or not document_id:
-                raise PersistedRefusal("`documentId` must be a non-empty string.", "BAD_REQUEST")
-            text = self.trusted.find(_strip_prefix(document_id))
-            if text is None:
-                raise PersistedRefusal(
-                    f"No trusted document has the id {document_id[:80]!r}.",
-                    "PERSISTED_DOCUMENT_NOT_FOUND",
-                )
-            return text
+            return self._trusted_by_id(document_id)
         persisted = (extensions or {}).get("persistedQuery")
         if persisted is None:
             if (
@@ -257,25 +249,46 @@ class PersistedDocuments:
                 raise _trusted_only()
             return query
         key = _apq_hash(persisted)
-        if query is not None:
-            if document_hash(query) != key:
-                raise PersistedRefusal(
-                    "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
-                )
-            if self.trusted.by_hash.get(key) is not None:
-                return query
-            if only_trusted:
-                raise _trusted_only()
-            if self.store is None:
-                raise PersistedRefusal(
-                    "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED"
-                )
-            if self._parses(query):  # else it runs once, to its syntax error, and is not kept
-                await self.store.put(key, query)
-            return query
-        text = self.trusted.find(key)
-        if text is not None:
+        if query is None:  # the hash alone: a trusted document's text, else the store's
+            text = self.trusted.find(key)
+            if text is None:
+                text = await self._stored(key, only_trusted=only_trusted)
             return text
+        store = self._store_for(query, key, only_trusted=only_trusted)
+        if store is not None:
+            await store.put(key, query)
+        return query
+
+    def _trusted_by_id(self, document_id: object) -> str:
+        """The text of a `documentId` request: trusted documents only."""
+        if not isinstance(document_id, str) or not document_id:
+            raise PersistedRefusal("`documentId` must be a non-empty string.", "BAD_REQUEST")
+        text = self.trusted.find(_strip_prefix(document_id))
+        if text is None:
+            raise PersistedRefusal(
+                f"No trusted document has the id {document_id[:80]!r}.",
+                "PERSISTED_DOCUMENT_NOT_FOUND",
+            )
+        return text
+
+    def _store_for(self, query: str, key: str, *, only_trusted: bool) -> ApqStore | None:
+        """An APQ request with its text: refused, or run; and the store to keep it in so
+        that the next request may send the hash alone (None: nothing to keep)."""
+        if document_hash(query) != key:
+            raise PersistedRefusal(
+                "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
+            )
+        if self.trusted.by_hash.get(key) is not None:
+            return None
+        if only_trusted:
+            raise _trusted_only()
+        if self.store is None:
+            raise PersistedRefusal("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+        # a document that does not parse runs once, to its syntax error, and is not kept
+        return self.store if self._parses(query) else None
+
+    async def _stored(self, key: str, *, only_trusted: bool) -> str:
+        """The text the store holds for a hash no trusted document has."""
         if only_trusted:
             raise _trusted_only()
         if self.store is None:

@@ -186,6 +186,36 @@ class _TrustedOnlyTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
+#: Strawberry's HTTP hooks that `GraphQLEndpoint` never calls: an override would change
+#: nothing over HTTP (and, for the shared ones, only WebSockets)
+_HTTP_HOOKS = (
+    "run",
+    "execute_operation",
+    "parse_http_body",
+    "get_root_value",
+    "get_sub_response",
+    "process_result",
+    "create_response",
+)
+
+
+def _unserved_over_http(view: GraphQL[Any, Any], schema: BaseSchema) -> list[str]:
+    """What this view was given that the HTTP endpoint does not implement: the endpoint
+    bypasses Strawberry's view, so each would silently do nothing for HTTP requests."""
+    unserved = [
+        f"an override of {name}"
+        for name in _HTTP_HOOKS
+        if getattr(type(view), name) is not getattr(GraphQL, name)
+    ]
+    if not view.allow_queries_via_get:
+        unserved.append("allow_queries_via_get=False")
+    if view.multipart_uploads_enabled:
+        unserved.append("multipart uploads")
+    if schema.config.batching_config is not None:
+        unserved.append("the schema's batching_config (the endpoint batches by its settings)")
+    return unserved
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     """The gateway's GraphQL view: HTTP requests go to `GraphQLEndpoint` (one straight
     path, see `esim_gateway.http.endpoint`); WebSocket subscriptions and the GraphiQL
@@ -204,6 +234,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=True,
             multipart_uploads_enabled=False,
         )
+        unserved = _unserved_over_http(self, schema)
+        if unserved:
+            raise TypeError(
+                "GraphQLEndpoint serves HTTP itself and would ignore "
+                + ", ".join(unserved)
+                + ": teach it (esim_gateway.http.endpoint) first"
+            )
         self.settings = settings
         self.limiter: Limiter = (
             RedisRateLimiter(

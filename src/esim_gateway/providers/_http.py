@@ -223,14 +223,28 @@ class ProviderClient(httpx.AsyncClient):
         it: auth, redirects or hooks asked for, a closed client, a URL that is not the
         base URL's plus a path httpx leaves as it is, or a header that is not ASCII
         (httpx refuses those)."""
-        if (
+        if self._needs_pipeline() or not self._as_is(url):
+            return None
+        method = method.upper()
+        wire = self._wire_headers(method, content, headers)
+        if wire is None:
+            return None
+        timeouts = (timeout or self.timeout).as_dict()
+        return RequestParts(method, url, wire, content or b"", timeouts)
+
+    def _needs_pipeline(self) -> bool:
+        """Whether this client asks for httpx's pipeline on every request: auth,
+        redirects followed or event hooks, or it is closed (httpx then raises)."""
+        return bool(
             self.auth is not None
             or self.follow_redirects
             or self.is_closed
             or self.event_hooks["request"]
             or self.event_hooks["response"]
-        ):
-            return None
+        )
+
+    def _as_is(self, url: str) -> bool:
+        """Whether `url` is the base URL's plus a path httpx would leave as it is."""
         base = self._base_url
         if base is not self._prefix_of:
             # credentials in the base URL are auth: httpx's
@@ -238,17 +252,20 @@ class ProviderClient(httpx.AsyncClient):
             self._netloc = base.netloc.decode("ascii")
             self._prefix_of = base
         prefix = self._prefix
-        if (
-            not prefix
-            or not url.startswith(prefix)
-            or url[len(prefix) : len(prefix) + 1] != "/"
-            or _NOT_AS_IS.search(url, len(prefix)) is not None
-        ):
-            return None
-        method = method.upper()
-        # httpx.Request(headers=client's, content=...) and then `.headers.update(call's)`:
-        # the client's headers, content-length after them, host (and a POST's
-        # content-length 0) before them; a call's header replaces the client's, at the end
+        return bool(
+            prefix
+            and url.startswith(prefix)
+            and url[len(prefix) : len(prefix) + 1] == "/"
+            and _NOT_AS_IS.search(url, len(prefix)) is None
+        )
+
+    def _wire_headers(
+        self, method: str, content: bytes | None, headers: Mapping[str, str]
+    ) -> list[tuple[str, str]] | None:
+        """The headers httpx would send, in its order; None for a call header that is not
+        ASCII. httpx.Request(headers=client's, content=...) and then `.headers.update(call's)`:
+        the client's headers, content-length after them, host (and a POST's
+        content-length 0) before them; a call's header replaces the client's, at the end."""
         wire = self.headers.multi_items()
         present = {name for name, _ in wire}
         if content and "content-length" not in present:
@@ -260,18 +277,7 @@ class ProviderClient(httpx.AsyncClient):
         if auto:
             wire = auto + wire
             present.update(name for name, _ in auto)
-        if headers:
-            call = []
-            for name, value in headers.items():
-                if not (name.isascii() and value.isascii()):
-                    return None
-                call.append((name.lower(), value))
-            replaced = {name for name, _ in call}
-            if not replaced.isdisjoint(present):
-                wire = [header for header in wire if header[0] not in replaced]
-            wire.extend(call)
-        timeouts = (timeout or self.timeout).as_dict()
-        return RequestParts(method, url, wire, content or b"", timeouts)
+        return _with_call_headers(wire, present, headers) if headers else wire
 
     async def send(
         self,
@@ -321,6 +327,23 @@ class ProviderClient(httpx.AsyncClient):
 #: methods httpx gives a content-length (0) without a body, and the headers that stop it
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _LENGTH_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+def _with_call_headers(
+    wire: list[tuple[str, str]], present: set[str], headers: Mapping[str, str]
+) -> list[tuple[str, str]] | None:
+    """`wire` updated with a call's headers, as httpx's `Headers.update` does; None when
+    one is not ASCII (httpx refuses those)."""
+    call = []
+    for name, value in headers.items():
+        if not (name.isascii() and value.isascii()):
+            return None
+        call.append((name.lower(), value))
+    replaced = {name for name, _ in call}
+    if not replaced.isdisjoint(present):
+        wire = [header for header in wire if header[0] not in replaced]
+    wire.extend(call)
+    return wire
 
 
 def _retry_after(response: Answer) -> float | None:

@@ -10,7 +10,7 @@ of the ~300 us a provider GET took (budget line "httpx", issue 12).
 This is an internal protocol between `ProviderClient` and transports, not an API for
 adapters. A transport takes parts when its `takes_parts` is True (`ReqwestTransport`;
 `InstrumentedTransport` when the transport it wraps does); every other transport
-(httpx's own, aiohttp's, `ASGITransport`, `MockTransport`) gets httpx.Requests as before.
+(httpx's own, `ASGITransport`, `MockTransport`) gets httpx.Requests as before.
 
 On the direct path a transport fails with the same httpx.TransportError subclasses as
 through `handle_async_request`, but they may carry no `.request` (reading it raises).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from esim_gateway.schema.limits import DocumentChecks, DocumentGate
 from esim_gateway.schema.root import Mutation, Query, Subscription
 from esim_gateway.schema.types import Package
 
+_log = logging.getLogger("esim_gateway.schema")
+
 __all__ = [
     "GatewaySchema",
     "Limits",
@@ -51,11 +54,45 @@ class Limits:
 
 class GatewaySchema(strawberry.Schema):
     """Strawberry's schema, logging errors without the request's text (`error_log`), and
-    executing queries and mutations on a straight path (`execute`)."""
+    executing queries and mutations on a straight path (`execute`).
 
-    #: set by `build_schema` for the tuned build: what `execute` runs each operation through
+    The straight path re-implements three extensions (`DocumentChecks`, `OperationObserver`,
+    `MaskErrors`) and nothing else. Given anything more (another extension, schema
+    directives, incremental execution), the schema falls back to Strawberry's own `execute`
+    and logs one WARNING naming what it does not re-implement: the extension runs and the
+    answer is right, only slower. Falling back rather than refusing to build, because a
+    gateway that stays up and correct beats one that will not start over a speed-up;
+    tests/api/test_straight_execute.py fails when the production build falls back, so the
+    loss of speed does not go unnoticed either.
+    """
+
+    #: what `execute` runs each operation through, taken from the extensions it was given;
+    #: None: Strawberry's path (the naive build, or something the straight path lacks)
     gate: DocumentGate | None = None
     masker: MaskErrors | None = None
+
+    def __init__(self, *args: Any, straight: bool = True, **kwargs: Any) -> None:
+        """`straight=False`: always Strawberry's path (the benchmarks' naive baseline)."""
+        super().__init__(*args, **kwargs)
+        self._straight = straight
+        self._vetted: tuple[object, ...] | None = None
+        self._vet()
+
+    def _vet(self) -> None:
+        """Takes the straight path when it re-implements all that this schema runs."""
+        self._vetted = self.extensions
+        self.gate = self.masker = None
+        if not self._straight:
+            return
+        gate, masker, unhandled = _straight_path_parts(self)
+        if unhandled:
+            _log.warning(
+                "GatewaySchema's straight path does not re-implement %s: queries and"
+                " mutations run through Strawberry's own execute (correct, slower)",
+                ", ".join(unhandled),
+            )
+            return
+        self.gate, self.masker = gate, masker
 
     async def execute(
         self,
@@ -72,7 +109,9 @@ class GatewaySchema(strawberry.Schema):
         its extension runner: that runner builds a context manager per hook and phase on
         every operation, ~90 us of a cached `{ __typename }`'s ~150 here (issue 12,
         'execution'). Subscriptions still go through Strawberry and the same extensions."""
-        if self.gate is None:  # the naive build measures Strawberry's own path
+        if self.extensions is not self._vetted:  # extensions set after the build
+            self._vet()
+        if self.gate is None:
             return await super().execute(
                 query,
                 variable_values,
@@ -172,6 +211,41 @@ class CheapMaskErrors(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
 
+def _straight_path_parts(
+    schema: strawberry.Schema,
+) -> tuple[DocumentGate | None, MaskErrors | None, list[str]]:
+    """The gate and masker of the extensions `GatewaySchema.execute` re-implements, and
+    what it does not: any other extension (exact types: a subclass may add hooks), a second
+    of one kind, a missing `DocumentChecks` or `OperationObserver` (the straight path runs
+    both always), schema directives (Strawberry's `DirectivesExtension`) and incremental
+    execution (`@defer`/`@stream`, another executor)."""
+    gate: DocumentGate | None = None
+    masker: MaskErrors | None = None
+    observed = False
+    unhandled: list[str] = []
+    for entry in schema.extensions:
+        # a factory builds the instance Strawberry would build for each operation
+        extension = entry if isinstance(entry, SchemaExtension) else entry()
+        kind = type(extension)
+        if kind is DocumentChecks and gate is None:
+            gate = extension.gate  # type: ignore[attr-defined]
+        elif kind is OperationObserver and not observed:
+            observed = True
+        elif kind in (MaskErrors, CheapMaskErrors) and masker is None:
+            masker = extension  # type: ignore[assignment]
+        else:
+            unhandled.append(f"the extension {kind.__module__}.{kind.__qualname__}")
+    if gate is None:
+        unhandled.append("a schema without DocumentChecks")
+    if not observed:
+        unhandled.append("a schema without OperationObserver")
+    if schema.directives:
+        unhandled.append("schema directives")
+    if schema.config.enable_experimental_incremental_execution:
+        unhandled.append("incremental execution")
+    return gate, masker, unhandled
+
+
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions only: syntax/validation errors and our own are shown."""
     original = error.original_error
@@ -213,7 +287,6 @@ def build_schema(
     extensions += [lambda: DocumentChecks(gate), OperationObserver]
     if mask_errors:
         extensions.append(lambda: CheapMaskErrors(should_mask_error=should_mask))
-    masker = CheapMaskErrors(should_mask_error=should_mask) if mask_errors else None
     schema = GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -223,10 +296,9 @@ def build_schema(
         exception_handlers=EXCEPTION_HANDLERS,
         config=StrawberryConfig(disable_field_suggestions=not introspection),
         execution_context_class=AttributeFieldsExecutionContext if caches else None,
+        straight=caches,
     )
     build_flat_inputs(schema)
-    if caches:
-        schema.gate, schema.masker = gate, masker
     return schema
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import operator
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
@@ -61,16 +62,15 @@ _FULL_PATH: Any = object()  # "take graphql-core's full path for this field"
 
 
 class AttributeField(NamedTuple):
-    """A field that returns `getattr(source, attribute)` unchanged, or `getter(source)`."""
+    """A field whose value is `read(source)`: the attribute (`operator.attrgetter`), or
+    the type's own method that computes it (scalars and enums only)."""
 
-    attribute: str
+    read: Callable[[Any], Any]
     field_type: GraphQLOutputType
     leaf_type: GraphQLScalarType | GraphQLEnumType | None
     object_type: GraphQLObjectType | None
     #: the Python type the scalar returns as it is (graphql-core's String, ID, Boolean)
     unchanged: type | None = None
-    #: the type's own method that computes the value (scalars and enums only)
-    getter: Callable[[Any], Any] | None = None
 
 
 #: graphql-core's serialisers return values of exactly these types untouched
@@ -126,32 +126,38 @@ def _type_fields(
 def _find_attribute_fields(object_type: GraphQLObjectType) -> dict[str, AttributeField]:
     found: dict[str, AttributeField] = {}
     for name, field in object_type.fields.items():
-        definition = (field.extensions or {}).get(_DEFINITION)
-        getter = _getter(field, definition)
-        if getter is not None:
-            named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-            if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-                unchanged = _UNCHANGED.get(named) if isinstance(named, GraphQLScalarType) else None
-                found[name] = AttributeField("", field.type, named, None, unchanged, getter)
-            continue
-        if not (
-            isinstance(definition, StrawberryField)
-            # Strawberry marks the resolver it gives a field without a resolver, permission
-            # classes or field extensions: it reads the attribute with the configured
-            # default resolver, which must be plain getattr.
-            and getattr(field.resolve, "_is_default", False)
-            and definition.is_basic_field
-            and getattr(definition, "default_resolver", None) is getattr
-            and not field.args
-        ):
-            continue
-        named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-        if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-            unchanged = _UNCHANGED.get(named) if isinstance(named, GraphQLScalarType) else None
-            found[name] = AttributeField(definition.python_name, field.type, named, None, unchanged)
-        elif isinstance(named, GraphQLObjectType) and _generated_type_check(named):
-            found[name] = AttributeField(definition.python_name, field.type, None, named)
+        attribute_field = _attribute_field(field)
+        if attribute_field is not None:
+            found[name] = attribute_field
     return found
+
+
+def _attribute_field(field: GraphQLField) -> AttributeField | None:
+    """How the short path reads `field`, or None: the full path's."""
+    definition = (field.extensions or {}).get(_DEFINITION)
+    named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    leaf = named if isinstance(named, GraphQLScalarType | GraphQLEnumType) else None
+    unchanged = _UNCHANGED.get(leaf) if isinstance(leaf, GraphQLScalarType) else None
+    getter = _getter(field, definition)
+    if getter is not None:
+        return None if leaf is None else AttributeField(getter, field.type, leaf, None, unchanged)
+    if not (
+        isinstance(definition, StrawberryField)
+        # Strawberry marks the resolver it gives a field without a resolver, permission
+        # classes or field extensions: it reads the attribute with the configured
+        # default resolver, which must be plain getattr.
+        and getattr(field.resolve, "_is_default", False)
+        and definition.is_basic_field
+        and getattr(definition, "default_resolver", None) is getattr
+        and not field.args
+    ):
+        return None
+    read = operator.attrgetter(definition.python_name)
+    if leaf is not None:
+        return AttributeField(read, field.type, leaf, None, unchanged)
+    if isinstance(named, GraphQLObjectType) and _generated_type_check(named):
+        return AttributeField(read, field.type, None, named)
+    return None
 
 
 def _getter(field: GraphQLField, definition: object) -> Callable[[Any], Any] | None:
@@ -184,6 +190,9 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fields_by_type = _schema_fields(self.schema)
+        # Strawberry hands every execution a manager; it only matters with middleware in it
+        manager = self.middleware_manager
+        self._with_middleware = bool(manager is not None and manager.middlewares)
         # graphql-core's helpers are two bound methods of the executor, kept on the
         # executor: a reference cycle holding the request's whole execution state (its
         # context, loaders, results: ~85 objects) until the cyclic collector runs. Those
@@ -205,8 +214,7 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         fields = self._fields_by_type.get(parent_type.name)
         if fields is None:
             fields = _type_fields(self._fields_by_type, parent_type)
-        # Strawberry hands every execution a manager; it only matters with middleware in it.
-        if not fields or (self.middleware_manager and self.middleware_manager.middlewares):
+        if not fields or self._with_middleware:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
@@ -219,24 +227,17 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 field = fields.get(field_details_list[0].node.name.value)
                 result = _FULL_PATH
                 if field is not None:
-                    if field.getter is None:
-                        value = getattr(source_value, field.attribute, None)
-                    else:
-                        try:
-                            value = field.getter(source_value)
-                        except Exception:  # the full path calls it again and reports it
-                            value = None
-                    if value is not None and type(value) is field.unchanged:
+                    try:
+                        value = field.read(source_value)
+                    except Exception:  # the full path reads it again and reports it
+                        value = None
+                    if type(value) is field.unchanged:  # never None: NoneType is not listed
                         results[response_name] = value
                         continue
-                    if value is not None and not isinstance(value, Exception):
-                        if field.leaf_type is not None:
-                            result = _leaf(field.leaf_type, value)
-                        else:
-                            result = self._complete_object(
-                                field, field_details_list, path, response_name,
-                                parent_type, value, position_context,
-                            )  # fmt: skip
+                    result = self._short_result(
+                        field, value, field_details_list, path, response_name,
+                        parent_type, position_context,
+                    )  # fmt: skip
                 if result is _FULL_PATH:
                     result = self.execute_field(
                         parent_type,
@@ -258,16 +259,28 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gather_fields(results, awaitable_fields)
 
-    def _complete_object(
+    def _short_result(
         self,
         field: AttributeField,
+        value: Any,
         field_details_list: FieldDetailsList,
         path: Path | None,
         response_name: str,
         parent_type: GraphQLObjectType,
-        value: Any,
         position_context: Any,
     ) -> Any:
+        """The field's completed value, or `_FULL_PATH` for what is not plainly a value.
+        One call per field that needs more than its value (a leaf to serialise, an object
+        to descend into): leaves and objects are both completed here."""
+        if value is None or isinstance(value, Exception):
+            return _FULL_PATH
+        leaf_type = field.leaf_type
+        if leaf_type is not None:
+            try:
+                coerced = leaf_type.coerce_output_value(value)
+            except Exception:  # the full path reports it
+                return _FULL_PATH
+            return _FULL_PATH if coerced is None or coerced is Undefined else coerced
         object_type = field.object_type
         assert object_type is not None
         if object_type.is_type_of is not None:
@@ -301,16 +314,6 @@ class AttributeFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         except Exception as error:
             self.handle_field_error(error, field.field_type, field_details_list, field_path)
             return None
-
-
-def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, value: Any) -> Any:
-    try:
-        coerced = leaf_type.coerce_output_value(value)
-    except Exception:  # the full path reports it
-        return _FULL_PATH
-    if coerced is None or coerced is Undefined:
-        return _FULL_PATH
-    return coerced
 
 
 async def _gather_fields(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
