@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck schema bench soak lock compat clean
+.PHONY: run test check lint typecheck schema bench ab soak lock compat clean
 
 # constraints.txt holds the version of every package the venv and the Docker image install
 # (the project's dependencies and theirs, dev extra included), as last resolved together:
@@ -65,6 +65,14 @@ bench/mesh/node_modules/.package-lock.json: bench/mesh/package-lock.json
 
 bench: $(STAMP) bench/mesh/node_modules/.package-lock.json
 	$(BIN)/python -m bench
+
+# Same-run A/B of this tree against another revision (`make ab BASELINE=<rev>`): order(id)
+# from both, the bare endpoint and Mesh, interleaved; a change that should not cost speed
+# (a move, a refactor) shows here that it did not.
+BASELINE ?= HEAD~1
+
+ab: $(STAMP) bench/mesh/node_modules/.package-lock.json
+	$(BIN)/python -m bench.ab $(BASELINE)
 
 # The soak (issue 22, QUALITY.md R13): two replicas on PostgreSQL and Redis under mixed
 # traffic at half their capacity, a table row every 5 minutes, checks at the end. One hour
