@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -183,6 +184,9 @@ class Soak:
         self.replicas = replicas
         self.sandbox = sandbox
         self.rng = random.Random(args.seed)
+        #: what the errors of the table were, over the whole run (an answer's HTTP status,
+        #: a GraphQL error's code or message, a client-side exception's type)
+        self.error_kinds: collections.Counter[str] = collections.Counter()
         self.purchases: list[Purchase] = []
         self.windows: list[Window] = [Window()]
         self.packages: dict[str, str] = {}
@@ -203,7 +207,10 @@ class Soak:
             json={"query": query, "variables": variables},
             headers={"authorization": f"Bearer {key}"},
         )
-        return response.json() if response.status_code == 200 else None
+        if response.status_code != 200:
+            self.error_kinds[f"HTTP {response.status_code}"] += 1
+            return None
+        return response.json()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -221,9 +228,13 @@ class Soak:
                 body = await self.graphql(replica, CATALOG, c=self.rng.choice(COUNTRIES))
             else:
                 body = await self.graphql(replica, ORDERS)
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self.error_kinds[type(exc).__name__] += 1
             body = None
         self.now.latencies.append(time.perf_counter() - started)
+        if body is not None and body.get("errors"):
+            error = body["errors"][0]
+            self.error_kinds[error.get("extensions", {}).get("code") or error["message"][:80]] += 1
         if body is None or body.get("errors"):
             self.now.errors += 1
 
@@ -244,6 +255,7 @@ class Soak:
                 task.add_done_callback(tasks.discard)
             else:
                 self.now.errors += 1
+                self.error_kinds["not sent: 400 reads already in flight"] += 1
             due += self.rng.expovariate(1.0 / gap)
         await asyncio.gather(*tasks)
 
@@ -504,6 +516,8 @@ async def _run(
             soak.follow_unsettled(until),
         )
         first_rss = await windows
+        for kind, count in soak.error_kinds.most_common(8):
+            print(f"- errors: {count} x {kind}", flush=True)
         last_rss = [rss_mb(r.pid) for r in replicas]
         result = await _drain(soak, database, receiver, args.drain)
         await soak.http.aclose()
