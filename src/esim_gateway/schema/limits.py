@@ -46,6 +46,8 @@ from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRul
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from esim_gateway.schema.errors import ErrorCode
+
 __all__ = [
     "DEFAULT_LIST_SIZE",
     "DocumentChecks",
@@ -245,6 +247,14 @@ def _fragments_defined(document: DocumentNode) -> bool:
     return not spreads.unknown
 
 
+def _refusals(errors: list[GraphQLError]) -> tuple[GraphQLError, ...]:
+    """Validation errors, so coded: whatever rule found them (a graphql-core rule, a
+    limit, no introspection), a client that sent this document sees the same code."""
+    for error in errors:
+        error.extensions = {**(error.extensions or {}), "code": ErrorCode.GRAPHQL_VALIDATION_FAILED}
+    return tuple(errors)
+
+
 def _remember(cache: dict[K, V], key: K, value: V, size: int) -> V:
     if size <= 0:
         return value
@@ -323,7 +333,7 @@ class DocumentGate:
             costs = _remember(
                 self._priced,
                 (query, numbers),
-                tuple(validate(schema, document, [rule])),
+                _refusals(validate(schema, document, [rule])),
                 self.cache_size,
             )
         return list(costs)
@@ -336,11 +346,11 @@ class DocumentGate:
     ) -> tuple[GraphQLError, ...]:
         directives = _directive_violation(document, self.max_directives_per_field)
         if directives is not None:
-            return (directives,)
+            return _refusals([directives])
         # Strawberry's depth rule raises KeyError on a spread of an unknown fragment:
         # such a document is refused by graphql-core's own rule, so ours can wait
         rules = self.rules if _fragments_defined(document) else ()
-        return tuple(validate_document(schema, document, (*base_rules, *rules)))
+        return _refusals(validate_document(schema, document, (*base_rules, *rules)))
 
 
 class DocumentChecks(SchemaExtension):
