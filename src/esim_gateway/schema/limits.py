@@ -296,6 +296,7 @@ class DocumentGate:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = tuple(rules)
         self.max_cost = max_cost
+        self.max_tokens = max_tokens
         self.max_directives_per_field = max_directives_per_field
         self.cache_size = cache_size
         self.parse: Callable[[str], DocumentNode] = functools.lru_cache(maxsize=cache_size)(
@@ -367,8 +368,17 @@ class DocumentChecks(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            # a syntax error (or too many tokens) raised here becomes the response's error
-            context.graphql_document = self.gate.parse(context.query)
+            try:
+                context.graphql_document = self.gate.parse(context.query)
+            except GraphQLError:
+                # Strawberry runs this hook outside its own error handling: raised here, a
+                # syntax error ended a WebSocket subscription with no answer (and a stack
+                # quoting the document in the log). Left to Strawberry's parse, with the
+                # same token limit, it is the operation's error.
+                context.parse_options = {
+                    **context.parse_options,
+                    "max_tokens": self.gate.max_tokens,
+                }
         yield
 
     def on_validate(self) -> Iterator[None]:
