@@ -115,7 +115,7 @@ def _closed_port() -> int:
     return port
 
 
-async def test_an_unexpected_failure_is_a_plain_500_with_no_secret(database_url: str) -> None:
+async def test_an_unexpected_failure_is_a_coded_500_with_no_secret(database_url: str) -> None:
     # the shared rate limiter's Redis is down: nothing the endpoint answers itself
     url = f"redis://:s3cret-redis-pass@127.0.0.1:{_closed_port()}/0"
     settings = gateway_settings(database_url, rate_limit_redis_url=url)
@@ -125,8 +125,13 @@ async def test_an_unexpected_failure_is_a_plain_500_with_no_secret(database_url:
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
             with written_lines() as stream:
                 response = await http.post("/graphql", json={"query": "{ __typename }"})
-    assert response.status_code == 500 and response.text == "Internal Server Error"
-    assert response.headers["content-type"].startswith("text/plain")
+    assert response.status_code == 500
+    assert response.json() == {
+        "errors": [
+            {"message": "Internal Server Error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        ]
+    }
+    assert response.headers["content-type"] == "application/json"
     assert len(response.headers["x-request-id"]) == 32
     assert "s3cret" not in response.text
     (line,) = access_lines(stream.getvalue())

@@ -78,12 +78,13 @@ from esim_gateway.ops.ratelimit import (
     TooManyFailures,
     retry_after_header,
 )
+from esim_gateway.schema.errors import ErrorCode
 from esim_gateway.schema.limits import document_cost
 
 if TYPE_CHECKING:
     from esim_gateway.context import Services
 
-__all__ = ["CSRF_HEADERS", "MAX_BODY", "Answer", "GraphQLEndpoint"]
+__all__ = ["CSRF_HEADERS", "MAX_BODY", "SERVER_ERROR", "Answer", "GraphQLEndpoint"]
 
 #: the largest GraphQL request body accepted (documents are capped by tokens anyway)
 MAX_BODY = 128 * 1024
@@ -127,7 +128,7 @@ def _json_answer(
 def _error(
     status: int,
     message: str,
-    code: str,
+    code: ErrorCode,
     media: str,
     headers: Mapping[str, str] | None = None,
     *,
@@ -141,6 +142,11 @@ def _error(
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
         ]
     return answer
+
+
+#: the answer to an exception the endpoint did not expect (sent by the request accounting,
+#: which raises it on for the server to log): coded like every other error
+SERVER_ERROR = _error(500, "Internal Server Error", ErrorCode.INTERNAL_SERVER_ERROR, JSON)
 
 
 def _response_answer(response: Response) -> Answer:
@@ -237,7 +243,7 @@ class GraphQLEndpoint:
             accept = headers.get(b"accept", b"").decode("latin-1")
             if is_page_load(method, {"accept": accept}, params):
                 if self.graphiql is None:
-                    return _error(404, "Not Found", "NOT_FOUND", JSON, private=False)
+                    return _error(404, "Not Found", ErrorCode.NOT_FOUND, JSON, private=False)
                 return _response_answer(await self.graphiql(Request(scope)))
         media = _media_for(headers.get(b"accept", b""))
         return await self._answer(scope, receive, method, headers, params, media)
@@ -262,7 +268,7 @@ class GraphQLEndpoint:
             )
         except Unauthenticated as exc:
             return _error(
-                401, exc.message, "UNAUTHENTICATED", media, {"www-authenticate": "Bearer"}
+                401, exc.message, ErrorCode.UNAUTHENTICATED, media, {"www-authenticate": "Bearer"}
             )
         except TooManyFailures as exc:
             return self._rate_limited(exc.retry_after, media)
@@ -277,11 +283,11 @@ class GraphQLEndpoint:
                 else []
             )
         except BadIfNoneMatch as exc:
-            return _error(400, str(exc), "BAD_IF_NONE_MATCH", media)
+            return _error(400, str(exc), ErrorCode.BAD_IF_NONE_MATCH, media)
         try:
             body = await _read_limited(receive, MAX_BODY)
         except _BodyTooLarge:
-            return _error(413, "The request body is too large.", "BODY_TOO_LARGE", media)
+            return _error(413, "The request body is too large.", ErrorCode.BODY_TOO_LARGE, media)
         try:
             async with asyncio.timeout(self.deadline):
                 return await self._run(scope, method, params, body, principal, client, media, tags)
@@ -289,13 +295,13 @@ class GraphQLEndpoint:
             return _error(
                 504,
                 f"The request did not finish within {self.deadline:g} s.",
-                "DEADLINE_EXCEEDED",
+                ErrorCode.DEADLINE_EXCEEDED,
                 media,
             )
         except RequestRefused as exc:
             return _error(exc.status_code, exc.reason, exc.code, media, exc.headers)
         except HTTPException as exc:
-            return _error(exc.status_code, exc.reason, "BAD_REQUEST", media)
+            return _error(exc.status_code, exc.reason, ErrorCode.BAD_REQUEST, media)
 
     def _refuse(self, method: str, headers: dict[bytes, bytes], media: str) -> Answer | None:
         """CSRF rules: POST must be JSON; a GET (a "simple" request a browser may send
@@ -306,17 +312,19 @@ class GraphQLEndpoint:
                 return _error(
                     415,
                     "POST /graphql takes application/json only.",
-                    "UNSUPPORTED_MEDIA_TYPE",
+                    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                     media,
                 )
             declared = headers.get(b"content-length", b"")
             if declared.isdigit() and int(declared) > MAX_BODY:
-                return _error(413, "The request body is too large.", "BODY_TOO_LARGE", media)
+                return _error(
+                    413, "The request body is too large.", ErrorCode.BODY_TOO_LARGE, media
+                )
         elif method == "GET" and not any(name in headers for name in _CSRF):
             return _error(
                 400,
                 "GET queries need an `x-graphql-csrf` (or `apollo-require-preflight`) header.",
-                "CSRF_HEADER_REQUIRED",
+                ErrorCode.CSRF_HEADER_REQUIRED,
                 media,
             )
         return None
@@ -337,7 +345,7 @@ class GraphQLEndpoint:
         return _error(
             429,
             "Too many requests; retry later.",
-            "RATE_LIMITED",
+            ErrorCode.RATE_LIMITED,
             media,
             {"retry-after": retry_after_header(wait)},
         )
@@ -400,13 +408,13 @@ class GraphQLEndpoint:
     ) -> Answer:
         settings = self.settings
         if not settings.batching:
-            raise RequestRefused(400, "Batching is not enabled", "BAD_REQUEST")
+            raise RequestRefused(400, "Batching is not enabled", ErrorCode.BAD_REQUEST)
         if not data or len(data) > settings.batch_max_operations:
             raise RequestRefused(
                 400,
                 f"A batch holds 1 to {settings.batch_max_operations} operations; this one"
                 f" has {len(data)}.",
-                "BATCH_TOO_LARGE",
+                ErrorCode.BATCH_TOO_LARGE,
             )
         operations = [parse_operation(item) for item in data]
         for operation in operations:
@@ -454,14 +462,14 @@ class GraphQLEndpoint:
                 400,
                 f"The batch is too expensive: cost {total} exceeds the limit of {limit}."
                 " Send fewer operations or ask for fewer objects.",
-                "BATCH_TOO_EXPENSIVE",
+                ErrorCode.BATCH_TOO_EXPENSIVE,
             )
         wait = await self._take(principal, client, len(operations) - 1)
         if wait:
             raise RequestRefused(
                 429,
                 "Too many requests; retry later.",
-                "RATE_LIMITED",
+                ErrorCode.RATE_LIMITED,
                 {"retry-after": retry_after_header(wait)},
             )
 
@@ -489,7 +497,7 @@ class GraphQLEndpoint:
             if method == "GET":
                 # the spec's answer to a mutation over GET: 405, and where to send it instead
                 raise RequestRefused(
-                    405, reason + "; use POST.", "METHOD_NOT_ALLOWED", {"allow": "POST"}
+                    405, reason + "; use POST.", ErrorCode.METHOD_NOT_ALLOWED, {"allow": "POST"}
                 ) from None
             raise HTTPException(400, reason) from exc
         except MissingQueryError as exc:

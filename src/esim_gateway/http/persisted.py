@@ -28,6 +28,7 @@ import orjson
 from graphql import GraphQLError, parse
 
 from esim_gateway.config import ConfigError
+from esim_gateway.schema.errors import ErrorCode
 
 __all__ = [
     "ApqStore",
@@ -51,7 +52,7 @@ def document_hash(text: str) -> str:
 class PersistedRefusal(Exception):
     """A persisted-operation request the gateway will not run; `code` tells clients why."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: ErrorCode) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -59,14 +60,14 @@ class PersistedRefusal(Exception):
 
 def _not_found() -> PersistedRefusal:
     # Apollo's links (web, iOS, Kotlin) look for this exact message or code to resend the text
-    return PersistedRefusal("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+    return PersistedRefusal("PersistedQueryNotFound", ErrorCode.PERSISTED_QUERY_NOT_FOUND)
 
 
 def _trusted_only() -> PersistedRefusal:
     return PersistedRefusal(
         "Only trusted documents run here: send a `documentId` (or APQ hash) from the app's"
         " persisted-document manifest.",
-        "TRUSTED_DOCUMENT_REQUIRED",
+        ErrorCode.TRUSTED_DOCUMENT_REQUIRED,
     )
 
 
@@ -262,12 +263,14 @@ class PersistedDocuments:
     def _trusted_by_id(self, document_id: object) -> str:
         """The text of a `documentId` request: trusted documents only."""
         if not isinstance(document_id, str) or not document_id:
-            raise PersistedRefusal("`documentId` must be a non-empty string.", "BAD_REQUEST")
+            raise PersistedRefusal(
+                "`documentId` must be a non-empty string.", ErrorCode.BAD_REQUEST
+            )
         text = self.trusted.find(_strip_prefix(document_id))
         if text is None:
             raise PersistedRefusal(
                 f"No trusted document has the id {document_id[:80]!r}.",
-                "PERSISTED_DOCUMENT_NOT_FOUND",
+                ErrorCode.PERSISTED_DOCUMENT_NOT_FOUND,
             )
         return text
 
@@ -276,14 +279,16 @@ class PersistedDocuments:
         that the next request may send the hash alone (None: nothing to keep)."""
         if document_hash(query) != key:
             raise PersistedRefusal(
-                "provided sha does not match query", "PERSISTED_QUERY_HASH_MISMATCH"
+                "provided sha does not match query", ErrorCode.PERSISTED_QUERY_HASH_MISMATCH
             )
         if self.trusted.by_hash.get(key) is not None:
             return None
         if only_trusted:
             raise _trusted_only()
         if self.store is None:
-            raise PersistedRefusal("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+            raise PersistedRefusal(
+                "PersistedQueryNotSupported", ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+            )
         # a document that does not parse runs once, to its syntax error, and is not kept
         return self.store if self._parses(query) else None
 
@@ -292,7 +297,9 @@ class PersistedDocuments:
         if only_trusted:
             raise _trusted_only()
         if self.store is None:
-            raise PersistedRefusal("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+            raise PersistedRefusal(
+                "PersistedQueryNotSupported", ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED
+            )
         text = await self.store.get(key)
         if text is None:
             raise _not_found()
@@ -317,16 +324,18 @@ def _strip_prefix(document_id: str) -> str:
 
 def _apq_hash(persisted: object) -> str:
     if not isinstance(persisted, dict):
-        raise PersistedRefusal("`extensions.persistedQuery` must be an object.", "BAD_REQUEST")
+        raise PersistedRefusal(
+            "`extensions.persistedQuery` must be an object.", ErrorCode.BAD_REQUEST
+        )
     if persisted.get("version") != 1:
         raise PersistedRefusal(
             "Unsupported persisted query version: only version 1 is known.",
-            "PERSISTED_QUERY_VERSION_NOT_SUPPORTED",
+            ErrorCode.PERSISTED_QUERY_VERSION_NOT_SUPPORTED,
         )
     key = persisted.get("sha256Hash")
     if not isinstance(key, str) or _SHA256.fullmatch(key) is None:
         raise PersistedRefusal(
             "`extensions.persistedQuery.sha256Hash` must be 64 lower-case hex digits.",
-            "BAD_REQUEST",
+            ErrorCode.BAD_REQUEST,
         )
     return key

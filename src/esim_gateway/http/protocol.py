@@ -19,6 +19,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from esim_gateway.http.persisted import PersistedRefusal
+from esim_gateway.schema.errors import ErrorCode
 
 __all__ = [
     "GRAPHQL_RESPONSE_JSON",
@@ -63,7 +64,7 @@ class RequestRefused(HTTPException):
     """A request refused before execution, with the code clients branch on."""
 
     def __init__(
-        self, status_code: int, reason: str, code: str, headers: dict[str, str] | None = None
+        self, status_code: int, reason: str, code: ErrorCode, headers: dict[str, str] | None = None
     ) -> None:
         super().__init__(status_code, reason)
         self.code = code
@@ -71,7 +72,9 @@ class RequestRefused(HTTPException):
 
 
 #: what clients may retry with the document's text: a GraphQL answer, not a broken request
-PROTOCOL_REPLIES = frozenset({"PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_NOT_SUPPORTED"})
+PROTOCOL_REPLIES = frozenset(
+    {ErrorCode.PERSISTED_QUERY_NOT_FOUND, ErrorCode.PERSISTED_QUERY_NOT_SUPPORTED}
+)
 
 
 @dataclass

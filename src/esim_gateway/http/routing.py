@@ -4,10 +4,11 @@ GET and POST /graphql are nearly all of the traffic, and Starlette's layers do n
 for them: the endpoint answers its own refusals and errors, so ServerErrorMiddleware,
 ExceptionMiddleware, the Router's route matching and the Route's method check cost
 ~20-30 us per request for nothing (issue 12). Those requests get the same accounting
-(`RequestAccounting.serve`: request id, metrics, the access line) and the same plain 500
-on an unexpected exception; everything else - WebSockets, other methods on /graphql (the
-Route's 405), the other routes, an app under a root path - takes Starlette's way. Both
-ways see the client address settled first, behind trusted proxies (`esim_gateway.ops.forwarded`).
+(`RequestAccounting.serve`: request id, metrics, the access line) and a 500 on an
+unexpected exception (coded INTERNAL_SERVER_ERROR, as the endpoint's own errors);
+everything else - WebSockets, other methods on /graphql (the Route's 405), the other
+routes, an app under a root path - takes Starlette's way. Both ways see the client
+address settled first, behind trusted proxies (`esim_gateway.ops.forwarded`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from esim_gateway.http.endpoint import SERVER_ERROR
 from esim_gateway.ops.forwarded import behind_proxies
 from esim_gateway.ops.requests import RequestAccounting
 
@@ -54,6 +56,8 @@ class GatewayApp(Starlette):
             and not scope.get("root_path")
         ):
             scope["app"] = self  # as Starlette sets it (Request.app)
-            await self._accounting.serve(scope, receive, send, self._graphql)
+            await self._accounting.serve(
+                scope, receive, send, self._graphql, (SERVER_ERROR.headers, SERVER_ERROR.body)
+            )
             return
         await super().__call__(scope, receive, send)

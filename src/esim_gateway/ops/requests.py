@@ -96,18 +96,20 @@ class RequestAccounting:
         receive: Receive,
         send: Send,
         answer: Callable[[Scope, Receive], Awaitable[tuple[int, list[tuple[bytes, bytes]], bytes]]],
+        failure: tuple[list[tuple[bytes, bytes]], bytes] | None = None,
     ) -> None:
         """Answer an HTTP request with `answer`'s (status, headers, body), accounted for.
-        An exception is a plain 500 (as Starlette's ServerErrorMiddleware answers), then
-        raised on for the server to log."""
+        An exception is a 500 with `failure`'s (headers, body), by default a plain one
+        (as Starlette's ServerErrorMiddleware answers), then raised on for the server to
+        log."""
         request_id, stats, token = self.begin(scope)
         status = 500
         try:
             try:
                 status, headers, body = await answer(scope, receive)
             except Exception:
-                error = _SERVER_ERROR
-                await _send(send, 500, list(error.raw_headers), bytes(error.body), request_id)
+                headers, body = failure or (_SERVER_ERROR.raw_headers, bytes(_SERVER_ERROR.body))
+                await _send(send, 500, list(headers), bytes(body), request_id)
                 raise
             await _send(send, status, headers, body, request_id)
         finally:

@@ -21,9 +21,14 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from esim_gateway.errors import GatewayError
 from esim_gateway.schema.error_log import log_graphql_errors
-from esim_gateway.schema.errors import ERROR_TYPES, EXCEPTION_HANDLERS
+from esim_gateway.schema.errors import (
+    ERROR_TYPES,
+    EXCEPTION_HANDLERS,
+    ErrorCode,
+    error_code,
+    with_code,
+)
 from esim_gateway.schema.execution import AttributeFieldsExecutionContext
 from esim_gateway.schema.extensions import OperationObserver, counted_execution, operation_span
 from esim_gateway.schema.inputs import build_flat_inputs
@@ -195,6 +200,10 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        """Every error of every path (this one, Strawberry's, subscriptions) comes here
+        before it is masked: coded (`ErrorCode`), then logged."""
+        for error in errors:
+            with_code(error)
         query = execution_context.query if execution_context is not None else None
         variables = execution_context.variables if execution_context is not None else None
         log_graphql_errors(errors, self._schema, query, variables)
@@ -203,7 +212,12 @@ class GatewaySchema(strawberry.Schema):
 class CheapMaskErrors(MaskErrors):
     """Strawberry's MaskErrors, asking a result for its errors directly: its check, an
     `isinstance` against a runtime-checkable Protocol, cost ~7 us on every request, with
-    or without errors (issue 12, 'execution')."""
+    or without errors (issue 12, 'execution'). A masked error keeps its code."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR}
+        return masked
 
     def _process_result(self, result: object) -> None:
         errors = getattr(result, "errors", None)  # what the Protocol check looks for
@@ -247,11 +261,9 @@ def _straight_path_parts(
 
 
 def should_mask(error: GraphQLError) -> bool:
-    """Mask unexpected exceptions only: syntax/validation errors and our own are shown."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return False
-    return not isinstance(original, GatewayError)
+    """Mask the server's own faults only: the client's mistakes and our refusals are
+    shown, with their code."""
+    return error_code(error) is ErrorCode.INTERNAL_SERVER_ERROR
 
 
 def document_gate(limits: Limits, *, introspection: bool, cache_size: int) -> DocumentGate:

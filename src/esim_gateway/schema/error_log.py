@@ -8,6 +8,11 @@ credential pattern recognises. So a logged error carries the document's SHA-256 
 length, the error's locations and path, and its message with the request's own text
 masked: every quoted segment and every word that also occurs in the request (document
 or variables), except the schema's names and GraphQL's keywords, which are public.
+
+The level says whose fault it is: a client's mistake (a typo, a bad argument, a refused
+document) is INFO, without a stack, so an app shipping a typo pages nobody; a provider's
+failure is WARNING; only the server's own fault (INTERNAL_SERVER_ERROR) is ERROR, with
+the exception's stack.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
 )
+
+from esim_gateway.schema.errors import ErrorCode, error_code
 
 __all__ = ["MASK", "log_graphql_errors", "masked_message", "schema_vocabulary"]
 
@@ -61,6 +68,9 @@ _KEYWORDS = frozenset(
 )
 
 _log = structlog.get_logger("esim_gateway.graphql")
+#: the level of a code that is not INFO's (looked up on the logger per line: logging
+#: may be configured after this module is imported)
+_LEVELS = {ErrorCode.INTERNAL_SERVER_ERROR: "error", ErrorCode.PROVIDER_ERROR: "warning"}
 
 
 @functools.cache
@@ -120,20 +130,23 @@ def log_graphql_errors(
     query: str | None,
     variables: Mapping[str, Any] | None,
 ) -> None:
-    """One log line per error, with nothing of the request's text in it."""
+    """One log line per error, with nothing of the request's text in it, at the level
+    its code says (see the module)."""
     vocabulary = schema_vocabulary(schema)
     words = _request_words(query, variables)
     digest = hashlib.sha256((query or "").encode("utf-8")).hexdigest()
     for error in errors:
+        code = error_code(error)
         original = error.original_error
         extra: dict[str, str] = {}
-        if original is not None and not isinstance(original, GraphQLError):
+        if code is ErrorCode.INTERNAL_SERVER_ERROR and original is not None:
             # an unexpected exception's stack; its message may quote the request too
             # (a KeyError of a name it sent), so it is masked like the message
             stack = "".join(traceback.format_exception(original))
             extra["exception"] = masked_message(stack, words, vocabulary)
-        _log.error(
+        getattr(_log, _LEVELS.get(code, "info"))(
             "graphql error",
+            code=code.value,
             message=masked_message(error.message, words, vocabulary),
             locations=[[loc.line, loc.column] for loc in error.locations or ()],
             path=[

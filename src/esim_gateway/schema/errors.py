@@ -1,22 +1,118 @@
-"""Expected failures as schema types, and the handlers that turn exceptions into them.
+"""Expected failures as schema types, the handlers that turn exceptions into them, and
+the codes of every other error a client can receive.
 
 Resolvers raise `esim_gateway.errors` exceptions; the `ExceptionHandler`s registered on
 the schema convert the expected ones into members of the field's result union. Anything
-else is an unexpected error and is masked in live mode.
+else is a top-level error (`errors[]`) whose `extensions.code` is an `ErrorCode`, as is
+every refusal of the HTTP edge; unexpected errors are INTERNAL_SERVER_ERROR, masked in
+live mode. docs/errors.md says what each code means and what a client should do.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
 from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from esim_gateway import errors
 from esim_gateway.schema.enums import Provider
+
+
+class ErrorCode(StrEnum):
+    """`extensions.code` of every top-level error and every refusal of the HTTP edge:
+    the one list (docs/errors.md), in the words Apollo's and other client libraries use."""
+
+    # the document and its inputs
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    # who asks, and how often
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    RATE_LIMITED = "RATE_LIMITED"
+    # persisted queries (APQ) and trusted documents
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
+    PERSISTED_QUERY_VERSION_NOT_SUPPORTED = "PERSISTED_QUERY_VERSION_NOT_SUPPORTED"
+    PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+    PERSISTED_DOCUMENT_NOT_FOUND = "PERSISTED_DOCUMENT_NOT_FOUND"
+    TRUSTED_DOCUMENT_REQUIRED = "TRUSTED_DOCUMENT_REQUIRED"
+    # the HTTP request around the document
+    BAD_REQUEST = "BAD_REQUEST"
+    CSRF_HEADER_REQUIRED = "CSRF_HEADER_REQUIRED"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    BAD_IF_NONE_MATCH = "BAD_IF_NONE_MATCH"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    BATCH_TOO_EXPENSIVE = "BATCH_TOO_EXPENSIVE"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    # not the client's doing
+    PROVIDER_ERROR = "PROVIDER_ERROR"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+#: the exceptions of ours that may end a field outside a result union, by their code;
+#: any other exception there is the server's fault
+_EXCEPTION_CODES: tuple[tuple[type[errors.GatewayError], ErrorCode], ...] = (
+    (errors.InvalidInput, ErrorCode.BAD_USER_INPUT),
+    (errors.ResourceNotFound, ErrorCode.NOT_FOUND),
+    (errors.Forbidden, ErrorCode.FORBIDDEN),
+    (errors.Unauthenticated, ErrorCode.UNAUTHENTICATED),
+    (errors.ProviderFailure, ErrorCode.PROVIDER_ERROR),
+)
+
+
+def error_code(error: GraphQLError) -> ErrorCode:
+    """The code of a GraphQL error, from where it came from: the one it carries (a
+    refusal, a validation error of `DocumentGate`), a syntax error, a variable that
+    failed coercion (located at its definition, before anything ran), or the exception
+    that ended its field."""
+    carried = (error.extensions or {}).get("code")
+    if isinstance(carried, str) and carried in ErrorCode.__members__:
+        return ErrorCode(carried)
+    if isinstance(error, GraphQLSyntaxError):
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    if error.path is None and _at_variables(error):
+        return ErrorCode.BAD_USER_INPUT
+    original = error.original_error
+    for kind, code in _EXCEPTION_CODES:
+        if isinstance(original, kind):
+            return code
+    if original is None and error.path is None:
+        # graphql-core's refusal of the request as a whole (no such operation)
+        return ErrorCode.BAD_REQUEST
+    return ErrorCode.INTERNAL_SERVER_ERROR
+
+
+def _at_variables(error: GraphQLError) -> bool:
+    nodes = error.nodes or ()
+    return bool(nodes) and all(isinstance(node, VariableDefinitionNode) for node in nodes)
+
+
+def with_code(error: GraphQLError) -> ErrorCode:
+    """Sets `error`'s `extensions.code`, and for BAD_USER_INPUT what was at fault: the
+    argument's path (`extensions.argument`, e.g. `filter.country`) or the variable's
+    name (`extensions.variable`); returns the code."""
+    code = error_code(error)
+    extensions = error.extensions if error.extensions is not None else {}
+    extensions["code"] = code
+    original = error.original_error
+    if isinstance(original, errors.InvalidInput) and original.field is not None:
+        extensions["argument"] = original.field
+    elif code is ErrorCode.BAD_USER_INPUT and _at_variables(error):
+        for node in error.nodes or ():
+            if isinstance(node, VariableDefinitionNode):
+                extensions["variable"] = node.variable.name.value
+    error.extensions = extensions
+    return code
 
 
 @strawberry.interface(description="Implemented by every expected failure.")

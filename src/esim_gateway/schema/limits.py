@@ -46,6 +46,8 @@ from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRul
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from esim_gateway.schema.errors import ErrorCode
+
 __all__ = [
     "DEFAULT_LIST_SIZE",
     "DocumentChecks",
@@ -245,6 +247,14 @@ def _fragments_defined(document: DocumentNode) -> bool:
     return not spreads.unknown
 
 
+def _refusals(errors: list[GraphQLError]) -> tuple[GraphQLError, ...]:
+    """Validation errors, so coded: whatever rule found them (a graphql-core rule, a
+    limit, no introspection), a client that sent this document sees the same code."""
+    for error in errors:
+        error.extensions = {**(error.extensions or {}), "code": ErrorCode.GRAPHQL_VALIDATION_FAILED}
+    return tuple(errors)
+
+
 def _remember(cache: dict[K, V], key: K, value: V, size: int) -> V:
     if size <= 0:
         return value
@@ -286,6 +296,7 @@ class DocumentGate:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = tuple(rules)
         self.max_cost = max_cost
+        self.max_tokens = max_tokens
         self.max_directives_per_field = max_directives_per_field
         self.cache_size = cache_size
         self.parse: Callable[[str], DocumentNode] = functools.lru_cache(maxsize=cache_size)(
@@ -323,7 +334,7 @@ class DocumentGate:
             costs = _remember(
                 self._priced,
                 (query, numbers),
-                tuple(validate(schema, document, [rule])),
+                _refusals(validate(schema, document, [rule])),
                 self.cache_size,
             )
         return list(costs)
@@ -336,11 +347,11 @@ class DocumentGate:
     ) -> tuple[GraphQLError, ...]:
         directives = _directive_violation(document, self.max_directives_per_field)
         if directives is not None:
-            return (directives,)
+            return _refusals([directives])
         # Strawberry's depth rule raises KeyError on a spread of an unknown fragment:
         # such a document is refused by graphql-core's own rule, so ours can wait
         rules = self.rules if _fragments_defined(document) else ()
-        return tuple(validate_document(schema, document, (*base_rules, *rules)))
+        return _refusals(validate_document(schema, document, (*base_rules, *rules)))
 
 
 class DocumentChecks(SchemaExtension):
@@ -357,8 +368,17 @@ class DocumentChecks(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            # a syntax error (or too many tokens) raised here becomes the response's error
-            context.graphql_document = self.gate.parse(context.query)
+            try:
+                context.graphql_document = self.gate.parse(context.query)
+            except GraphQLError:
+                # Strawberry runs this hook outside its own error handling: raised here, a
+                # syntax error ended a WebSocket subscription with no answer (and a stack
+                # quoting the document in the log). Left to Strawberry's parse, with the
+                # same token limit, it is the operation's error.
+                context.parse_options = {
+                    **context.parse_options,
+                    "max_tokens": self.gate.max_tokens,
+                }
         yield
 
     def on_validate(self) -> Iterator[None]:
