@@ -453,8 +453,9 @@ class Settings:
     mode: Mode = setting(
         Mode.SANDBOX,
         choice(Mode),
-        "`sandbox`: the simulators, GraphiQL and introspection, and anyone may buy as a demo"
-        " customer; `live`: real providers, and callers need an API key or a JWT",
+        "`sandbox`: the simulators, GraphiQL and introspection, and a caller that sends no"
+        " key buys as the demo customer (a wrong key is a 401); `live`: real providers, and"
+        " callers need an API key or a JWT",
     )
     host: str = setting("127.0.0.1", TEXT, "address `serve` listens on (`--host` wins)")
     port: int = setting(
@@ -757,7 +758,7 @@ class Settings:
     def check_safe_to_serve(self) -> None:
         """Refuse a configuration that would serve real purchases to anyone.
 
-        The sandbox lets every caller in as its demo customer, which is harmless only
+        The sandbox lets every caller without a key in as its demo customer, harmless only
         while every provider is a simulator: a real base URL or a credential other than
         the documented sandbox ones in sandbox mode is an operator who forgot
         `MODE=live`. Live mode without API keys or JWT settings could only refuse every

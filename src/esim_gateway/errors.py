@@ -9,6 +9,7 @@ them through, and the schema turns the expected ones into union members.
     |   |   +-- NotFound                ... and that error was a 404
     |   +-- ProviderUnavailable         no usable answer: timeout, refused, reset, bad JSON
     +-- UnsupportedOperation            the provider cannot do this at all
+    +-- CancellationNotAllowed          the provider cancels orders, but not this one
     +-- InvalidInput                    the caller's input is wrong; nothing was changed
     +-- IdempotencyConflict             same idempotency key, different payload
     +-- QuoteExpired                    an order named a quote past its validity
@@ -26,11 +27,14 @@ PIN or PUK. Provider messages are passed through `redact()` before they are stor
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import datetime
 from decimal import Decimal
 
 __all__ = [
+    "CancelRefusal",
+    "CancellationNotAllowed",
     "DuplicateReference",
     "Forbidden",
     "GatewayError",
@@ -179,6 +183,40 @@ class UnsupportedOperation(GatewayError):
         super().__init__(message or f"{provider} does not support {operation}")
         self.provider = provider
         self.operation = operation
+
+
+class CancelRefusal(enum.StrEnum):
+    """Why the provider's cancellation rule leaves an order out."""
+
+    #: it cancels no order of this kind (SimplifyTrip: eSIM orders, recharges)
+    ORDER_KIND = "ORDER_KIND"
+    #: it cancels this kind, but the order has moved past the status where it still does
+    ORDER_STATUS = "ORDER_STATUS"
+
+
+class CancellationNotAllowed(GatewayError):
+    """The provider's documented rule leaves this order out: refused by the gateway,
+    which says why in its own words (the provider's are a bare 'not found')."""
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        order_kind: str,
+        product_type: str | None,
+        state: str,
+        provider_status: str | None,
+        reason: CancelRefusal,
+        message: str,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.order_kind = order_kind
+        self.product_type = product_type
+        #: the gateway's order status (`domain.OrderState`'s value)
+        self.state = state
+        self.provider_status = provider_status
+        self.reason = reason
 
 
 class InvalidInput(GatewayError):

@@ -265,3 +265,58 @@ async def test_failed_authentications_over_websocket_count_against_the_same_budg
         assert over_http.status_code == 429
         with pytest.raises(Exception):  # noqa: B017, PT011 - refused before the key is read
             await connect("alice-key")
+
+
+async def test_the_open_sandbox_answers_a_wrong_key_with_401_and_a_missing_one_as_the_demo_customer(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """No keys configured: only a caller that sends no credential is the demo customer, so
+    a client's handling of a 401 can be tried in the sandbox; wrong keys still count
+    against the address' budget of failures."""
+    async with (
+        gateway_factory(auth_failures_per_minute=2) as gw,
+        at(gw, "203.0.113.20") as guesser,
+        at(gw, "203.0.113.21") as anonymous,
+    ):
+        assert gw.services.authenticator.is_open
+        wrong = [await attempt(guesser, "not-a-key") for _ in range(3)]
+        assert [r.status_code for r in wrong] == [401, 401, 429]
+        assert wrong[0].json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        assert wrong[0].headers["www-authenticate"] == "Bearer"
+        assert wrong[2].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        mine = await anonymous.post(
+            "/graphql", json={"query": "{ orders(first: 1) { edges { node { id } } } }"}
+        )
+        assert mine.status_code == 200 and "errors" not in mine.json()
+
+
+async def test_the_open_sandbox_rejects_a_websocket_whose_connection_init_has_a_wrong_key(
+    tmp_path: Path,
+) -> None:
+    from gql import Client, gql
+    from gql.transport.exceptions import TransportConnectionFailed
+    from gql.transport.websockets import WebsocketsTransport
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.api.test_live_updates import serve
+
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+
+    def transport(init_payload: dict[str, Any]) -> WebsocketsTransport:
+        return WebsocketsTransport(
+            url=f"ws://{base}/graphql",
+            init_payload=init_payload,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+
+    async with serve(settings, sandboxes=make_sandboxes()) as base:
+        with pytest.raises(TransportConnectionFailed) as refused:
+            async with Client(transport=transport({"Authorization": "Bearer not-a-key"})):
+                pass
+        closed = refused.value.__cause__
+        assert isinstance(closed, ConnectionClosed) and closed.rcvd is not None
+        assert closed.rcvd.code == 4403  # graphql-transport-ws: connection_init refused
+        # no credential at all: the demo customer, as over HTTP
+        async with Client(transport=transport({})) as session:
+            answer = await session.execute(gql("{ __typename }"))
+        assert answer == {"__typename": "Query"}

@@ -1,4 +1,5 @@
-"""Refunds with their fee rules, provider balances, and top-up offers on an eSIM."""
+"""Refunds with their fee rules, provider balances, top-up offers on an eSIM, and cancelling
+placed orders by each provider's rule."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from esim_gateway.app import Sandboxes
 from esim_gateway.config import Settings
 from esim_gateway.sandbox.roamify import create_roamify_sandbox
+from tests.api.test_graphql_endpoint import access_lines
 from tests.api.test_ordering import a_package, buy
-from tests.conftest import Gateway, GatewayFactory, make_sandboxes
+from tests.conftest import Gateway, GatewayFactory, make_sandboxes, written_lines
 
 # every order moves only along the purchase state table's lines
 pytestmark = pytest.mark.usefixtures("declared_moves_only")
@@ -153,3 +155,160 @@ async def test_an_esim_lists_its_compatible_topup_packages(gateway: Gateway) -> 
     assert offers["topupPackages"] and all(
         o["price"]["currency"] == "USD" for o in offers["topupPackages"]
     )
+
+
+# -- cancelling placed orders: each provider's rule, checked before it is called -----------
+
+CANCEL_ORDER = """mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { __typename
+  ... on Order { id status providerStatus } ... on Error { message }
+  ... on UnsupportedOperationError { provider operation }
+  ... on CancellationNotAllowedError { provider orderKind productKind status providerStatus
+    reason } } }"""
+TOPUP_ORDER = """mutation($input: TopupInput!) { topup(input: $input) { __typename
+  ... on Order { id status } } }"""
+ST_CANCEL = ("POST", "/api/v1/orders/cancel")
+
+
+async def cancel(gateway: Gateway, order_id: str) -> tuple[dict[str, Any], int]:
+    """The answer, and how many provider calls this request made (its access line's
+    count: background work of the gateway, such as a purchase's watch, is not in it)."""
+    with written_lines() as stream:
+        result: dict[str, Any] = (await gateway.execute(CANCEL_ORDER, input={"orderId": order_id}))[
+            "cancelOrder"
+        ]
+    (line,) = access_lines(stream.getvalue())
+    calls = line["provider_calls"]
+    assert isinstance(calls, int)
+    return result, calls
+
+
+async def a_physical_sim_order(gateway: Gateway) -> str:
+    """A physical-SIM order, placed at the provider and recorded as the driver records one.
+    The gateway's catalog lists eSIMs only, so `createOrder` buys none: the test places it
+    with the gateway's own SimplifyTrip client under the recorded order's reference."""
+    from esim_gateway.domain import OrderState, ProviderName
+    from esim_gateway.ledger.orders import NewOrder, Step
+    from esim_gateway.providers.simplifytrip.gateway import SimplifyTripGateway
+    from esim_gateway.schema.ids import order_global_id
+
+    gateway_of = gateway.services.providers.get(ProviderName.SIMPLIFYTRIP)
+    assert isinstance(gateway_of, SimplifyTripGateway)
+    client = gateway_of.client
+    sku = (await client.all_products(type="SIM"))[0].variations[0].sku
+    record, _ = await gateway.ledger.orders.claim(
+        NewOrder(
+            owner="sandbox-demo",
+            kind="order",
+            provider=ProviderName.SIMPLIFYTRIP,
+            idempotency_key=f"sim-{sku}-{len(gateway.simplifytrip.state.orders)}",
+            request={"items": [{"packageId": sku, "quantity": 1}]},
+        )
+    )
+    await gateway.ledger.orders.update(record.id, step=Step.SUBMITTING)
+    created = await client.create_order(record.reference, [(f"{record.reference}-0", sku, 1)])
+    assert created.status == "NEW"
+    await gateway.ledger.orders.update(
+        record.id,
+        provider_order_id=created.order_id,
+        state=OrderState.PENDING,
+        provider_status="NEW",
+        step=Step.SUBMITTED,
+    )
+    return order_global_id(record.id)
+
+
+async def test_a_simplifytrip_esim_order_is_refused_by_its_rule_without_calling_simplifytrip(
+    gateway: Gateway,
+) -> None:
+    order = await buy(gateway, "SIMPLIFYTRIP")
+    assert order["status"] == "COMPLETED"
+    refused, calls = await cancel(gateway, order["id"])
+    assert refused["__typename"] == "CancellationNotAllowedError"
+    assert (refused["provider"], refused["orderKind"], refused["productKind"]) == (
+        "SIMPLIFYTRIP",
+        "ORDER",
+        "ESIM",
+    )
+    assert (refused["status"], refused["providerStatus"], refused["reason"]) == (
+        "COMPLETED",
+        "SUCCESS",
+        "ORDER_KIND",
+    )
+    assert "physical-SIM orders still NEW" in refused["message"]
+    assert "an eSIM order" in refused["message"]
+    assert "No eligible order" not in refused["message"]
+    assert calls == 0
+    assert gateway.simplifytrip.control.calls.count(*ST_CANCEL) == 0
+
+
+async def test_a_simplifytrip_recharge_is_refused_as_a_top_up_without_calling_simplifytrip(
+    gateway: Gateway,
+) -> None:
+    from esim_gateway.domain import ProviderName
+
+    iccid = "89860012017201244064"  # a TEST_MODE SIM card (providers.md 2.4)
+    providers = gateway.services.providers
+    offers = await providers.get(ProviderName.SIMPLIFYTRIP).topup_packages(iccid)
+    recharge = {"iccid": iccid, "packageId": offers[0].package_id, "idempotencyKey": "rc-1"}
+    topped = (await gateway.execute(TOPUP_ORDER, input=recharge))["topup"]
+    assert topped["__typename"] == "Order" and topped["status"] == "COMPLETED"
+    refused, calls = await cancel(gateway, topped["id"])
+    assert refused["__typename"] == "CancellationNotAllowedError"
+    assert (refused["orderKind"], refused["productKind"], refused["reason"]) == (
+        "TOPUP",
+        "SIM_RECHARGE",
+        "ORDER_KIND",
+    )
+    assert calls == 0
+
+
+async def test_a_roamify_order_is_unsupported_without_calling_roamify(gateway: Gateway) -> None:
+    order = await buy(gateway, "ROAMIFY")
+    refused, calls = await cancel(gateway, order["id"])
+    assert refused["__typename"] == "UnsupportedOperationError"
+    assert (refused["provider"], refused["operation"]) == ("ROAMIFY", "cancel")
+    assert "no order cancellation" in refused["message"]
+    assert calls == 0
+
+
+async def test_a_new_physical_sim_order_is_cancelled_at_simplifytrip(gateway: Gateway) -> None:
+    order_id = await a_physical_sim_order(gateway)
+    cancelled, calls = await cancel(gateway, order_id)
+    assert cancelled["__typename"] == "Order", cancelled
+    assert (cancelled["status"], cancelled["providerStatus"]) == ("CANCELLED", "CANCELED")
+    assert gateway.simplifytrip.control.calls.count(*ST_CANCEL) == 1 and calls >= 1
+
+
+async def test_a_physical_sim_order_past_new_is_refused_by_its_status_without_a_call(
+    gateway: Gateway,
+) -> None:
+    order_id = await a_physical_sim_order(gateway)
+    # the ledger learns that the SIM was confirmed (as a webhook would tell it)
+    from esim_gateway.schema.ids import parse_order_id
+
+    await gateway.ledger.orders.update(
+        parse_order_id(order_id), provider_status="CONFIRMED", state="PROCESSING"
+    )
+    refused, calls = await cancel(gateway, order_id)
+    assert refused["__typename"] == "CancellationNotAllowedError"
+    assert (refused["productKind"], refused["status"], refused["providerStatus"]) == (
+        None,  # the gateway's catalog does not list physical SIMs
+        "PROCESSING",
+        "CONFIRMED",
+    )
+    assert refused["reason"] == "ORDER_STATUS"
+    assert "only while they are NEW" in refused["message"]
+    assert calls == 0
+
+
+async def test_a_refusal_the_ledger_could_not_foresee_is_explained_from_the_providers_status(
+    gateway: Gateway,
+) -> None:
+    order_id = await a_physical_sim_order(gateway)
+    order = next(iter(gateway.simplifytrip.state.orders.values()))
+    gateway.simplifytrip.state.advance_sim_order(order.id)  # no webhook reaches the gateway
+    refused, calls = await cancel(gateway, order_id)
+    assert refused["__typename"] == "CancellationNotAllowedError"
+    assert (refused["providerStatus"], refused["reason"]) == ("CONFIRMED", "ORDER_STATUS")
+    assert "No eligible order" not in refused["message"]
+    assert gateway.simplifytrip.control.calls.count(*ST_CANCEL) == 1 and calls >= 1

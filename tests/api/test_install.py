@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from esim_gateway.ledger.install_links import token_digest
 from esim_gateway.ledger.tables import InstallLinkRow
 from tests.api.test_access import ALICE, BOB, KEYS, OPS, call
-from tests.api.test_ordering import buy
+from tests.api.test_ordering import a_package, buy
 from tests.conftest import Gateway, GatewayFactory, written_lines
 
 IPHONE = (
@@ -256,7 +257,7 @@ async def test_a_link_opens_the_install_page_with_strict_headers_and_no_credenti
     assert f">{esim['smdpAddress']}</code>" in text
     assert f">{esim['activationCode']}</code>" in text
     assert 'lang="en"' in text and "Install your eSIM" in text
-    assert "Valid until" in text or "Data left" in text
+    assert "Install the eSIM by" in text or "Data left" in text
     # the page reads the eSIM (and its usage) upstream, as its owner would
     assert await gateway.upstream_calls() > before
 
@@ -287,20 +288,56 @@ async def test_the_page_shows_validity_and_data_left_when_the_provider_reports_u
     gateway: Gateway,
 ) -> None:
     iccid = await an_esim(gateway, "ROAMIFY")
+    gateway.roamify.state.install(iccid)
     usage = (
         await gateway.execute(
-            """query($iccid: String!) { esim(iccid: $iccid) { ... on Esim { expiresAt
-              usage { __typename ... on EsimUsage { unlimited dataRemainingMb planEnd } } } } }""",
+            """query($iccid: String!) { esim(iccid: $iccid) { ... on Esim {
+              usage { __typename ... on EsimUsage { unlimited planStart planEnd } } } } }""",
             iccid=iccid,
         )
-    )["esim"]
+    )["esim"]["usage"]
+    assert usage["__typename"] == "EsimUsage" and usage["planStart"] and usage["planEnd"]
     text = (await gateway.http.get(page_path((await create_link(gateway, iccid))["url"]))).text
-    reported = usage["usage"]
-    assert reported["__typename"] == "EsimUsage"
     assert '<section id="plan">' in text
-    assert ("Unlimited" in text) if reported["unlimited"] else ("Data left" in text)
-    if usage["expiresAt"] or reported["planEnd"]:
-        assert "Valid until" in text
+    assert ("Unlimited" in text) if usage["unlimited"] else ("Data left" in text)
+    # in use: the plan's window, and no installation deadline any more
+    start, end = (
+        datetime.fromisoformat(usage[k]).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        for k in ("planStart", "planEnd")
+    )
+    assert f"<dt>Plan period</dt><dd>{start} to {end}</dd>" in text
+    assert "Install the eSIM by" not in text
+
+
+SEVEN_DAYS_ESIM = """query($iccid: String!) { esim(iccid: $iccid) { ... on Esim { expiresAt
+  usage { ... on EsimUsage { planEnd } } } } }"""
+
+
+@pytest.mark.parametrize(
+    ("language", "validity", "install_by"),
+    [
+        ("en", "<dt>Plan validity</dt><dd>7 days</dd>", "<dt>Install the eSIM by</dt>"),
+        ("vi", "<dt>Thời hạn gói</dt><dd>7 ngày</dd>", "<dt>Cài đặt eSIM trước</dt>"),
+    ],
+)
+async def test_a_seven_day_plan_says_seven_days_and_its_install_deadline_by_that_name(
+    gateway: Gateway, language: str, validity: str, install_by: str
+) -> None:
+    package = await a_package(gateway, "ROAMIFY", minDays=7, maxDays=7)
+    assert package["days"] == 7
+    order = await buy(gateway, "ROAMIFY", package_id=package["packageId"])
+    iccid = order["esims"][0]["iccid"]
+    esim = (await gateway.execute(SEVEN_DAYS_ESIM, iccid=iccid))["esim"]
+    # not installed: no plan window yet, and the profile's deadline is months away
+    assert esim["usage"]["planEnd"] is None
+    deadline = datetime.fromisoformat(esim["expiresAt"])
+    assert deadline - datetime.now(UTC) > timedelta(days=30)
+    path = page_path((await create_link(gateway, iccid))["url"])
+    text = (await gateway.http.get(path, headers={"accept-language": language})).text
+    assert validity in text
+    shown = deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"{install_by}<dd>{shown}</dd>" in text
+    assert "Valid until" not in text and "Có hiệu lực đến" not in text
 
 
 async def test_revoked_and_expired_links_answer_410_and_unknown_ones_404(

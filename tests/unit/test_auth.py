@@ -22,11 +22,18 @@ from esim_gateway.http.auth import DEMO_PRINCIPAL, Authenticator, Principal
 KEYS = "alice:customer:alice-key,ops:operator:ops-key"
 
 
-def test_the_sandbox_with_nothing_configured_uses_the_demo_principal() -> None:
+def test_the_sandbox_with_nothing_configured_uses_the_demo_principal_for_a_missing_key() -> None:
     auth = Authenticator(Settings())
     assert auth.is_open
     assert auth.authenticate(None) == DEMO_PRINCIPAL
-    assert auth.authenticate("Bearer anything") == DEMO_PRINCIPAL
+    assert auth.authenticate("") == DEMO_PRINCIPAL
+
+
+def test_the_open_sandbox_refuses_a_wrong_key_like_every_other_mode() -> None:
+    auth = Authenticator(Settings())
+    for header in ("Bearer anything", "Bearer", "Basic YWxpY2U6a2V5", "anything", "Bearer a.b.c"):
+        with pytest.raises(Unauthenticated):
+            auth.authenticate(header)
 
 
 def test_configured_keys_are_required_even_in_the_sandbox() -> None:

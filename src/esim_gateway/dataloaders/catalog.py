@@ -221,6 +221,11 @@ class Catalog:
         await self.packages(provider)
         return self._index.get((provider, package_id))
 
+    def listed(self, provider: ProviderName, package_id: str) -> CatalogPackage | None:
+        """From the snapshot in memory only, never fetching one: None when it is not
+        listed or no snapshot is held yet (for checks that must not cost a catalog read)."""
+        return self._index.get((provider, package_id))
+
     def status(self) -> list[CatalogStatus]:
         now = time.time()
         found = []

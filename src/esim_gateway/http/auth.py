@@ -1,7 +1,9 @@
 """Who is calling: API keys (stored as SHA-256 digests) or JWT bearer tokens.
 
-In sandbox mode with no keys and no JWT configured, every caller is the demo customer,
-so GraphiQL works out of the box; as soon as keys are configured they are required.
+In sandbox mode with no keys and no JWT configured, a caller that sends no credential is
+the demo customer, so GraphiQL works out of the box; a credential that is sent must be
+valid in every mode (a wrong key is a 401 in the sandbox too, so that a client's handling
+of it can be tried there). As soon as keys are configured they are required.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Authenticator:
 
     @property
     def is_open(self) -> bool:
-        """True when the sandbox's demo principal is used for everyone."""
+        """True when the sandbox's demo principal is used for callers without a credential."""
         return self._open
 
     def authenticate(self, authorization: str | None) -> Principal:
@@ -81,8 +83,6 @@ class Authenticator:
             return principal
         if self._jwt_key is not None and token.count(".") == 2:
             return self._by_jwt(token)
-        if self._open:
-            return DEMO_PRINCIPAL
         raise Unauthenticated("The bearer token is not valid.")
 
     def _by_api_key(self, token: str) -> Principal | None:

@@ -4,7 +4,10 @@ Server-rendered HTML: the QR code (SVG drawn here by segno), the one-tap install
 for the visitor's platform (from the User-Agent; the other platform's sits in a
 `<details>` one tap away), the manual codes, the instructions of
 `esim_gateway.install.instructions` in the visitor's language (Accept-Language), and the
-plan's validity and data left when the provider reports usage. A few lines of script,
+plan: its validity in days (from the catalog), its window once the eSIM is in use and
+data left when the provider reports usage, and, until then, the date by which the
+profile must be installed (`Esim.expiresAt`: a deadline for installing, not the plan's
+end). A few lines of script,
 allowed by a per-response CSP nonce, add copy buttons next to the codes; without them
 the codes are plain selectable text.
 
@@ -48,6 +51,7 @@ from esim_gateway.install.instructions import (
     negotiate_language,
 )
 from esim_gateway.ledger.install_links import LinkState
+from esim_gateway.ledger.orders import OrderRecord
 from esim_gateway.ops.forwarded import client_address
 from esim_gateway.ops.ratelimit import retry_after_header
 from esim_gateway.resolvers import esims as esim_resolvers
@@ -71,7 +75,13 @@ PAGE_TEXTS: dict[str, dict[str, str]] = {
         "qr_title": "QR code",
         "qr_note": "Open this page on another screen and scan the code with the phone.",
         "plan": "Your plan",
-        "valid_until": "Valid until",
+        "validity": "Plan validity",
+        "day": "{n} day",
+        "days": "{n} days",
+        "period": "Plan period",
+        "from_to": "{start} to {end}",
+        "until": "until {end}",
+        "install_by": "Install the eSIM by",
         "data_left": "Data left",
         "unlimited": "Unlimited",
         "of": "of",
@@ -102,7 +112,13 @@ PAGE_TEXTS: dict[str, dict[str, str]] = {
         "qr_title": "Mã QR",
         "qr_note": "Mở trang này trên một màn hình khác và dùng điện thoại quét mã.",
         "plan": "Gói cước của bạn",
-        "valid_until": "Có hiệu lực đến",
+        "validity": "Thời hạn gói",
+        "day": "{n} ngày",
+        "days": "{n} ngày",
+        "period": "Thời gian sử dụng gói",
+        "from_to": "từ {start} đến {end}",
+        "until": "đến {end}",
+        "install_by": "Cài đặt eSIM trước",
         "data_left": "Dữ liệu còn lại",
         "unlimited": "Không giới hạn",
         "of": "trên",
@@ -335,11 +351,37 @@ def _amount_mb(mb: Decimal) -> str:
     return f"{mb.quantize(Decimal('1')):f} MB"
 
 
-def _plan_section(profile: EsimProfile, usage: EsimUsage | None, texts: dict[str, str]) -> str:
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _validity_rows(
+    profile: EsimProfile, usage: EsimUsage | None, plan_days: int | None, texts: dict[str, str]
+) -> list[tuple[str, str]]:
+    """The plan's days; then its window once the provider reports one (the eSIM is in
+    use), else the installation deadline: a profile in use has nothing left to install."""
     rows: list[tuple[str, str]] = []
-    until = profile.expires_at or (usage.plan_end if usage is not None else None)
-    if until is not None:
-        rows.append((texts["valid_until"], until.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")))
+    if plan_days is not None:
+        rows.append(
+            (texts["validity"], texts["day" if plan_days == 1 else "days"].format(n=plan_days))
+        )
+    start, end = (usage.plan_start, usage.plan_end) if usage is not None else (None, None)
+    if end is not None:
+        period = (
+            texts["from_to"].format(start=_when(start), end=_when(end))
+            if start
+            else texts["until"].format(end=_when(end))
+        )
+        rows.append((texts["period"], period))
+    elif start is None and profile.expires_at is not None:
+        rows.append((texts["install_by"], _when(profile.expires_at)))
+    return rows
+
+
+def _plan_section(
+    profile: EsimProfile, usage: EsimUsage | None, plan_days: int | None, texts: dict[str, str]
+) -> str:
+    rows = _validity_rows(profile, usage, plan_days, texts)
     if usage is not None:
         if usage.unlimited:
             rows.append((texts["data_left"], texts["unlimited"]))
@@ -361,6 +403,7 @@ def render_install_page(
     usage: EsimUsage | None,
     visitor: Platform | None,
     nonce: str,
+    plan_days: int | None = None,
 ) -> str:
     texts = PAGE_TEXTS[guide.language]
     first = visitor or Platform.IOS
@@ -394,7 +437,7 @@ def render_install_page(
             f'<section class="qr" id="qr"><h2>{_e(texts["qr_title"])}</h2>{svg}'
             f'<p class="note">{_e(texts["qr_note"])}</p></section>'
         )
-    parts.append(_plan_section(profile, usage, texts))
+    parts.append(_plan_section(profile, usage, plan_days, texts))
     if guide.manual is not None:
         parts.append(
             f'<section id="manual"><h2>{_e(guide.manual.title)}</h2>'
@@ -416,6 +459,8 @@ def render_install_page(
 class _Visit:
     profile: EsimProfile
     usage: EsimUsage | None
+    #: the plan's validity in days, from the catalog (None when it no longer lists it)
+    plan_days: int | None
 
 
 async def _read_esim(services: Services, owner: str, iccid: str) -> _Visit:
@@ -426,13 +471,30 @@ async def _read_esim(services: Services, owner: str, iccid: str) -> _Visit:
         principal=Principal(owner, Role.CUSTOMER),
         loaders=build_loaders(services.providers, services.ledger),
     )
-    profile, _ = await esim_resolvers.find_esim(context, iccid)
+    profile, record = await esim_resolvers.find_esim(context, iccid)
     usage: EsimUsage | None = None
     try:
         usage = await esim_resolvers.usage(context, profile)
     except GatewayError:
         usage = None
-    return _Visit(profile, usage)
+    return _Visit(profile, usage, await _plan_days(services, profile, record))
+
+
+async def _plan_days(services: Services, profile: EsimProfile, record: OrderRecord) -> int | None:
+    """From the catalog snapshot; a catalog that cannot be read only leaves it out. The
+    package is the profile's where the provider names it (not Roamify's eSIM by ICCID),
+    else the order's when it bought one package only."""
+    package_id = profile.package_id
+    if package_id is None and record.kind == "order":
+        named = {str(item["packageId"]) for item in record.request.get("items", [])}
+        package_id = named.pop() if len(named) == 1 else None
+    if package_id is None:
+        return None
+    try:
+        package = await services.catalog.get(profile.provider, package_id)
+    except GatewayError:
+        return None
+    return package.days if package is not None else None
 
 
 async def install_page(request: Request) -> Response:
@@ -473,6 +535,7 @@ async def install_page(request: Request) -> Response:
         visit.usage,
         platform_of(request.headers.get("user-agent")),
         nonce,
+        visit.plan_days,
     )
     return HTMLResponse(
         body, headers={**_headers(nonce, settings), "Vary": "User-Agent, Accept-Language"}

@@ -33,7 +33,27 @@ from esim_gateway.domain import (
     TopupRequest,
 )
 
-__all__ = ["Capabilities", "ProviderGateway", "RefundGateway", "ShareLinkGateway"]
+__all__ = ["CancelRule", "Capabilities", "ProviderGateway", "RefundGateway", "ShareLinkGateway"]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRule:
+    """Which placed orders a provider cancels, as its documentation states it: the
+    gateway refuses the others itself, saying why, instead of calling the provider only
+    to pass its refusal on."""
+
+    #: product types it cancels (`CatalogPackage.product_type`, compared in upper case)
+    product_types: frozenset[str]
+    #: the provider's order statuses (raw, upper case) in which it still cancels
+    statuses: frozenset[str]
+    #: the product type a top-up buys there (a top-up has no catalog package)
+    topup_product_type: str
+
+    def cancels_product(self, product_type: str) -> bool:
+        return product_type.upper() in self.product_types
+
+    def cancels_status(self, provider_status: str | None) -> bool:
+        return (provider_status or "").strip().upper() in self.statuses
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +70,8 @@ class Capabilities:
     #: `DuplicateReference`), so a purchase whose outcome is unknown can be sent again at
     #: once; without it, a resend waits for the provider's quiet period
     unique_reference: bool = False
+    #: which orders `cancel` applies to (set where `cancel` is)
+    cancel_rule: CancelRule | None = None
 
     def supports(self, operation: str) -> bool:
         return bool(getattr(self, operation))

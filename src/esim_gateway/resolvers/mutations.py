@@ -15,14 +15,18 @@ from datetime import date, datetime
 from esim_gateway.context import Context
 from esim_gateway.domain import OrderState, ProviderName
 from esim_gateway.errors import (
+    CancellationNotAllowed,
+    CancelRefusal,
     IdempotencyConflict,
     InvalidInput,
+    NotFound,
     ProviderError,
     ProviderFailure,
     ResourceNotFound,
     UnsupportedOperation,
 )
 from esim_gateway.ledger.orders import NewOrder, OrderRecord, Step, request_hash
+from esim_gateway.providers.base import CancelRule
 from esim_gateway.purchasing.scheduler import cancel_scheduled, check_scheduled_at
 from esim_gateway.resolvers.esims import check_iccid
 from esim_gateway.resolvers.orders import require_visible_order
@@ -263,20 +267,108 @@ async def cancel_order(context: Context, order_id: str, reason: str | None) -> O
     if withdrawn is not None:
         return withdrawn
     gateway = context.providers.get(record.provider)
-    if not gateway.capabilities.cancel:
-        raise UnsupportedOperation(record.provider.value, "cancel")
+    rule = gateway.capabilities.cancel_rule
+    if not gateway.capabilities.cancel or rule is None:
+        raise UnsupportedOperation(
+            record.provider.value,
+            "cancel",
+            f"{record.provider.value} has no order cancellation: an order placed there"
+            " cannot be cancelled (one still scheduled can, before it is placed).",
+        )
     if record.provider_order_id is None:
         raise InvalidInput("orderId", "This order was not placed with the provider.")
     if record.state in (OrderState.CANCELLED, OrderState.REFUNDED):
         return record
+    kinds = _product_types(context, record, rule)
+    _check_cancellable(record, rule, kinds, record.state, record.provider_status)
     provider_order_id = record.provider_order_id
-    cancelled = await context.providers.write(
-        record.provider, lambda: gateway.cancel_order(provider_order_id, reason)
-    )
+    try:
+        cancelled = await context.providers.write(
+            record.provider, lambda: gateway.cancel_order(provider_order_id, reason)
+        )
+    except NotFound:
+        # refused although the ledger's view allowed it: that view may be behind (a SIM
+        # shipped since); the provider's current status says why in our words, if it can
+        try:
+            current = await context.providers.read(
+                record.provider, lambda: gateway.get_order(provider_order_id)
+            )
+        except ProviderFailure:
+            current = None
+        if current is not None:
+            _check_cancellable(record, rule, kinds, current.state, current.provider_status)
+        raise
     return await context.ledger.orders.update(
         record.id,
         state=cancelled.state,
         provider_status=cancelled.provider_status,
         step=Step.SETTLED,
         note=f"cancelled: {reason}" if reason else "cancelled",
+    )
+
+
+def _product_types(
+    context: Context, record: OrderRecord, rule: CancelRule
+) -> tuple[str, ...] | None:
+    """What the order bought, by product type, from the catalog snapshot held (a check
+    that calls no provider); None when a package is not in it: only the provider knows."""
+    if record.kind == "topup":
+        return (rule.topup_product_type,)
+    found: list[str] = []
+    for item in record.request.get("items", []):
+        package = context.services.catalog.listed(record.provider, str(item["packageId"]))
+        if package is None:
+            return None
+        found.append(package.product_type)
+    return tuple(found) or None
+
+
+#: how the messages name an order of each product type: (one, several)
+_ORDER_OF = {
+    "ESIM": ("an eSIM order", "eSIM orders"),
+    "SIM": ("a physical-SIM order", "physical-SIM orders"),
+    "SIM_RECHARGE": ("a SIM recharge", "SIM recharges"),
+}
+
+
+def _order_of(product_type: str, *, several: bool = False) -> str:
+    one, many = _ORDER_OF.get(product_type.upper(), (f"a {product_type} order", "such orders"))
+    return many if several else one
+
+
+def _check_cancellable(
+    record: OrderRecord,
+    rule: CancelRule,
+    product_types: tuple[str, ...] | None,
+    state: OrderState,
+    provider_status: str | None,
+) -> None:
+    """Raise `CancellationNotAllowed` when the provider's rule leaves the order out."""
+    provider = record.provider.value
+    refused = next((t for t in product_types or () if not rule.cancels_product(t)), None)
+    allowed = " and ".join(sorted(_order_of(t, several=True) for t in rule.product_types))
+    statuses = " or ".join(sorted(rule.statuses))
+    if refused is not None:
+        what = _order_of(refused) + (" (a top-up)" if record.kind == "topup" else "")
+        reason, message = (
+            CancelRefusal.ORDER_KIND,
+            f"{provider} cancels only {allowed} still {statuses}, and this is {what}:"
+            " nothing was changed.",
+        )
+    elif not rule.cancels_status(provider_status):
+        reason, message = (
+            CancelRefusal.ORDER_STATUS,
+            f"{provider} cancels {allowed} only while they are {statuses}, and this one is"
+            f" {provider_status or state.value} ({state.value}): nothing was changed.",
+        )
+    else:
+        return
+    raise CancellationNotAllowed(
+        provider,
+        order_kind=record.kind,
+        product_type=refused or (product_types[0] if product_types else None),
+        state=state.value,
+        provider_status=provider_status,
+        reason=reason,
+        message=message,
     )

@@ -87,11 +87,12 @@ class OrderQuote:
 
 def _capabilities(context: Context, package: CatalogPackage) -> LineCapabilities:
     provider = context.providers.get(package.provider).capabilities
+    rule = provider.cancel_rule
     return LineCapabilities(
         topup=provider.topup and package.topup,
         # SimplifyTrip cancels physical-SIM orders only, while NEW (not eSIMs, not
         # recharges, which succeed at once); Roamify cancels none
-        cancel=provider.cancel and package.product_type.upper() == "SIM",
+        cancel=provider.cancel and rule is not None and rule.cancels_product(package.product_type),
         usage=provider.usage and package.usage_check,
     )
 

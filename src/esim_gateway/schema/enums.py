@@ -57,3 +57,24 @@ class PackageOrderBy(enum.Enum):
     PRICE_PER_GB = "price_per_gb"
     DAYS = "days"
     DATA = "data"
+
+
+@strawberry.enum(description="What an order bought.")
+class ProductKind(enum.Enum):
+    ESIM = "ESIM"
+    PHYSICAL_SIM = "SIM"
+    SIM_RECHARGE = "SIM_RECHARGE"
+
+
+@strawberry.enum(description="Why a provider's cancellation rule leaves an order out.")
+class CancellationRefusal(enum.Enum):
+    ORDER_KIND = strawberry.enum_value(
+        "ORDER_KIND",
+        description="The provider cancels no order of this kind (SimplifyTrip: eSIM orders"
+        " and recharges).",
+    )
+    ORDER_STATUS = strawberry.enum_value(
+        "ORDER_STATUS",
+        description="The provider cancels orders of this kind, but this one has moved past"
+        " the status where it still does (SimplifyTrip: NEW).",
+    )

@@ -21,7 +21,13 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from esim_gateway import errors
-from esim_gateway.schema.enums import Provider
+from esim_gateway.schema.enums import (
+    CancellationRefusal,
+    OrderKind,
+    OrderStatus,
+    ProductKind,
+    Provider,
+)
 
 
 class ErrorCode(StrEnum):
@@ -141,6 +147,26 @@ class ForbiddenError(Error):
 class UnsupportedOperationError(Error):
     provider: Provider
     operation: str
+
+
+@strawberry.type(
+    description=(
+        "The provider cancels orders, but its rule leaves this one out (SimplifyTrip:"
+        " physical-SIM orders still NEW only): refused without calling it where the"
+        " gateway's record of the order shows it, else after the provider refused (a"
+        " record behind it); nothing was changed. `reason` says which part of the rule,"
+        " `productKind` and `status` what the order is."
+    )
+)
+class CancellationNotAllowedError(Error):
+    provider: Provider
+    order_kind: OrderKind
+    product_kind: ProductKind | None = strawberry.field(
+        description="Null when the order's package is no longer listed."
+    )
+    status: OrderStatus
+    provider_status: str | None
+    reason: CancellationRefusal
 
 
 @strawberry.type(description="This idempotency key was used before with another payload.")
@@ -285,6 +311,34 @@ class UnsupportedHandler(
         )
 
 
+def _product_kind(product_type: str | None) -> ProductKind | None:
+    try:
+        return ProductKind((product_type or "").upper())
+    except ValueError:
+        return None
+
+
+class CancellationHandler(
+    strawberry.ExceptionHandler[errors.CancellationNotAllowed, CancellationNotAllowedError]
+):
+    def handle(
+        self,
+        exception: errors.CancellationNotAllowed,
+        *,
+        field: StrawberryField,
+        info: Info[Any, Any],
+    ) -> CancellationNotAllowedError:
+        return CancellationNotAllowedError(
+            message=exception.message,
+            provider=Provider(exception.provider),
+            order_kind=OrderKind(exception.order_kind),
+            product_kind=_product_kind(exception.product_type),
+            status=OrderStatus(exception.state),
+            provider_status=exception.provider_status,
+            reason=CancellationRefusal(exception.reason.value),
+        )
+
+
 class IdempotencyHandler(
     strawberry.ExceptionHandler[errors.IdempotencyConflict, IdempotencyConflictError]
 ):
@@ -359,6 +413,7 @@ EXCEPTION_HANDLERS = (
     NotFoundHandler(),
     ForbiddenHandler(),
     UnsupportedHandler(),
+    CancellationHandler(),
     IdempotencyHandler(),
     QuoteExpiredHandler(),
     PriceChangedHandler(),
@@ -372,6 +427,7 @@ ERROR_TYPES = (
     NotFoundError,
     ForbiddenError,
     UnsupportedOperationError,
+    CancellationNotAllowedError,
     IdempotencyConflictError,
     ProviderError,
     QuoteExpiredError,

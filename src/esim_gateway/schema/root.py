@@ -20,6 +20,7 @@ from esim_gateway.resolvers import orders as order_resolvers
 from esim_gateway.resolvers import quotes as quote_resolvers
 from esim_gateway.schema.enums import Destination, OrderStatus, PackageOrderBy, Provider
 from esim_gateway.schema.errors import (
+    CancellationNotAllowedError,
     ForbiddenError,
     IdempotencyConflictError,
     NotFoundError,
@@ -100,6 +101,7 @@ CancelOrderResult = Annotated[
     | NotFoundError
     | ProviderError
     | UnsupportedOperationError
+    | CancellationNotAllowedError
     | ForbiddenError,
     strawberry.union("CancelOrderResult"),
 ]

@@ -42,7 +42,7 @@ from esim_gateway.domain import (
 )
 from esim_gateway.errors import DuplicateReference, NotFound, ProviderError
 from esim_gateway.ops.slices import map_in_slices
-from esim_gateway.providers.base import Capabilities
+from esim_gateway.providers.base import CancelRule, Capabilities
 from esim_gateway.providers.simplifytrip.client import PROVIDER, ReturnLine, SimplifyTripClient
 from esim_gateway.providers.simplifytrip.models import (
     STCancelledOrder,
@@ -74,6 +74,13 @@ SIMPLIFYTRIP_CAPABILITIES = Capabilities(
     instant_fulfilment=False,
     order_listing=False,
     unique_reference=True,
+    # providers.md 2.4: only physical-SIM orders still NEW, every item SIM and NEW;
+    # anything else is a 404 "No eligible order or request found"
+    cancel_rule=CancelRule(
+        product_types=frozenset({"SIM"}),
+        statuses=frozenset({"NEW"}),
+        topup_product_type="SIM_RECHARGE",
+    ),
 )
 #: DESIGN.md section 4
 ORDER_STATES = {
