@@ -38,27 +38,25 @@ def decode(data: Any, type_: type[T]) -> T:
         raise WireFormatError(str(exc)) from exc
 
 
-#: per model class: (optional text, required text, (text, its default), datetimes)
-_Plan = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]
+#: a required text field's fallback: a blank value is an error
+_REQUIRED = object()
+#: per model class: (text field, what a blank value becomes) and datetime fields
+_Plan = tuple[tuple[tuple[str, object], ...], tuple[str, ...]]
 _PLANS: dict[type, _Plan] = {}
 
 
 def _plan(cls: type[Wire]) -> _Plan:
-    optional: list[str] = []
-    required: list[str] = []
-    defaulted: list[tuple[str, str]] = []
+    texts: list[tuple[str, object]] = []
     times: list[str] = []
     for info in msgspec.structs.fields(cls):
         kinds = set(get_args(info.type)) or {info.type}
         if datetime in kinds:
             times.append(info.name)
         elif kinds == {str, type(None)}:
-            optional.append(info.name)
-        elif kinds == {str} and info.required:
-            required.append(info.name)
+            texts.append((info.name, None))
         elif kinds == {str}:
-            defaulted.append((info.name, info.default))
-    plan = _PLANS[cls] = (tuple(optional), tuple(required), tuple(defaulted), tuple(times))
+            texts.append((info.name, _REQUIRED if info.required else info.default))
+    plan = _PLANS[cls] = (tuple(texts), tuple(times))
     return plan
 
 
@@ -70,21 +68,13 @@ class Wire(msgspec.Struct, frozen=True, rename="camel"):
         return decode(data, cls)
 
     def __post_init__(self) -> None:
-        optional, required, defaulted, times = _PLANS.get(type(self)) or _plan(type(self))
-        for name in optional:
+        texts, times = _PLANS.get(type(self)) or _plan(type(self))
+        for name, fallback in texts:
             value = getattr(self, name)
             if value is not None and ((text := value.strip()) is not value or not text):
-                force_setattr(self, name, text or None)
-        for name in required:
-            value = getattr(self, name)
-            if (text := value.strip()) is not value or not text:
-                if not text:
+                if not text and fallback is _REQUIRED:
                     raise WireFormatError(f"{type(self).__name__} has no {name}")
-                force_setattr(self, name, text)
-        for name, default in defaulted:
-            value = getattr(self, name)
-            if (text := value.strip()) is not value or not text:
-                force_setattr(self, name, text or default)
+                force_setattr(self, name, text or fallback)
         for name in times:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
