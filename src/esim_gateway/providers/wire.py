@@ -7,75 +7,284 @@ floats as ints, Unix seconds or ISO 8601 as datetimes). Unknown keys are ignored
 msgspec, `Wire.__post_init__` applies the rules the providers need everywhere:
 
 * text is stripped, and an empty string is absent (both providers send `""` for it): None,
-  the field's default, or for a required field a `WireFormatError`;
+  the field's default, or for a required field a `WireFormatError`; blank entries of a
+  list of text are dropped;
 * a datetime without an offset is UTC.
 
-A value msgspec cannot coerce, or a missing required key, is a `WireFormatError` naming
+The hand-written readers these models replaced took far more than that: `null` for any
+field, a number where text is documented, `"yes"` for a boolean, Unix milliseconds, a
+non-list where a list is expected... A provider that sends such a value has answered, and
+on a purchase an unreadable answer means "outcome unknown", so none of it is refused.
+That reading lives in each provider's `Leniency` (its old readers, value by value), and
+`decode` applies it only when the plain conversion fails or `__post_init__` meets a value
+msgspec read differently from the old readers (`_Odd`): a second, lenient pass rewrites the
+body field by field, as the struct declares them, then converts it again. Well-formed
+bodies, nearly all of them, never pay for it.
+
+A value neither pass can read, or a missing required key, is a `WireFormatError` naming
 the field (never its value); the clients turn it into `ProviderUnavailable`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self, TypeVar, get_args
+from decimal import Decimal
+from types import NoneType, UnionType
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar, Union, get_args, get_origin
 
 import msgspec
 from msgspec.structs import force_setattr
 
-__all__ = ["Wire", "WireFormatError", "decode", "force_setattr"]
+__all__ = ["ABSENT", "Leniency", "Wire", "WireFormatError", "decode", "force_setattr"]
 
 T = TypeVar("T")
+Reader = Callable[[Any], Any]
+
+#: what a lenient reader returns for a value the old readers took as not sent
+ABSENT: Any = object()
 
 
 class WireFormatError(ValueError):
     """A 2xx body that lacks what the documented shape promises."""
 
 
+class _Odd(Exception):
+    """Raised by `__post_init__`: msgspec read a value otherwise than the old readers.
+    (Not a ValueError, which msgspec would wrap in a ValidationError.)"""
+
+
+_LENIENT_PASS: ContextVar[bool] = ContextVar("lenient_pass", default=False)
+
+
 def decode(data: Any, type_: type[T]) -> T:
     try:
         return msgspec.convert(data, type_, strict=False)
+    except (msgspec.ValidationError, _Odd):
+        pass  # rare: read the body as the old readers did, then convert that
+    token = _LENIENT_PASS.set(True)
+    try:
+        return msgspec.convert(_lenient(data, type_), type_, strict=False)
     except msgspec.ValidationError as exc:
         raise WireFormatError(str(exc)) from exc
+    finally:
+        _LENIENT_PASS.reset(token)
 
+
+def _odd() -> None:
+    if not _LENIENT_PASS.get():  # the lenient pass hands over final values
+        raise _Odd
+
+
+@dataclass(frozen=True, slots=True)
+class Leniency:
+    """How one provider's hand-written readers took values of an unexpected JSON type.
+
+    Each reader maps a raw value to what the field should be converted from, or `ABSENT`
+    (the field's default, or for a required field a `WireFormatError`).
+    """
+
+    text: Reader
+    flag: Reader
+    integer: Reader
+    number: Reader
+    time: Reader
+    #: for `money_fields`: absent when null, an error when not a number
+    money: Reader
+    #: Unix times after this were sent in milliseconds
+    millis_after: datetime
+    money_fields: frozenset[str] = frozenset()
+    #: list fields whose non-object entries are skipped (others refuse them); None: all
+    skipped_entries: frozenset[str] | None = None
+    #: an offset is converted to UTC (else kept as sent)
+    to_utc: bool = False
+    #: a whole float is a whole `Decimal` (`150000.0` -> `150000`)
+    whole_floats: bool = False
+
+
+# -- the lenient pass ---------------------------------------------------------------------
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _is_struct(type_: Any) -> bool:
+    return isinstance(get_origin(type_) or type_, type) and issubclass(
+        get_origin(type_) or type_, msgspec.Struct
+    )
+
+
+def _lenient(data: Any, type_: Any) -> Any:
+    if _is_struct(type_):
+        return _fields(data, type_) if isinstance(data, dict) else data
+    if get_origin(type_) in (list, tuple) and isinstance(data, list):
+        return _objects(data, get_args(type_)[0], skip=False)
+    return data
+
+
+_READERS: dict[Any, dict[str, Reader]] = {}
+
+
+def _fields(data: dict[str, Any], type_: Any) -> dict[str, Any]:
+    readers = _READERS.get(type_) or _readers(type_)
+    found: dict[str, Any] = {}
+    for key, value in data.items():
+        read = readers.get(key)
+        if read is not None and (value := read(value)) is not ABSENT:
+            found[key] = value
+    return found
+
+
+def _objects(values: list[Any], type_: Any, *, skip: bool) -> list[Any]:
+    if not _is_struct(type_):
+        return values
+    # an entry that is not an object is left for the conversion to refuse, unless skipped
+    return [
+        _fields(v, type_) if isinstance(v, dict) else v
+        for v in values
+        if not skip or isinstance(v, dict)
+    ]
+
+
+def _readers(type_: Any) -> dict[str, Reader]:
+    leniency: Leniency = (get_origin(type_) or type_).leniency
+    readers = _READERS[type_] = {
+        info.encode_name: _reader(info.type, info.name, leniency)
+        for info in msgspec.structs.fields(type_)
+    }
+    return readers
+
+
+def _reader(type_: Any, name: str, leniency: Leniency) -> Reader:
+    union = isinstance(type_, UnionType) or get_origin(type_) is Union
+    kinds = [k for k in (get_args(type_) if union else (type_,)) if k not in _NOTHING]
+    if len(kinds) == 1:
+        return _one(kinds[0], name, leniency)
+    struct = next(k for k in kinds if _is_struct(k))  # `Struct | str` (localized text)
+    text = leniency.text
+    return lambda v: _fields(v, struct) if isinstance(v, dict) else text(v)
+
+
+_NOTHING = (NoneType, msgspec.UnsetType)
+
+
+def _one(kind: Any, name: str, leniency: Leniency) -> Reader:
+    simple: dict[Any, Reader] = {
+        str: leniency.text,
+        bool: leniency.flag,
+        int: leniency.integer,
+        datetime: leniency.time,
+        Decimal: leniency.money if name in leniency.money_fields else leniency.number,
+    }
+    if kind in simple:
+        return simple[kind]
+    if get_origin(kind) in (list, tuple):
+        return _list_reader(get_args(kind)[0], name, leniency)
+    if _is_struct(kind):
+        return lambda v: _fields(v, kind) if isinstance(v, dict) else ABSENT
+    return _same  # `object` / `Any`: read later, from the raw value
+
+
+def _list_reader(item: Any, name: str, leniency: Leniency) -> Reader:
+    if item is str:
+        text = leniency.text
+        return lambda v: (
+            [t for t in map(text, v) if t is not ABSENT] if isinstance(v, list) else ABSENT
+        )
+    skip = leniency.skipped_entries is None or name in leniency.skipped_entries
+    return lambda v: _objects(v, item, skip=skip) if isinstance(v, list) else ABSENT
+
+
+# -- the model base -----------------------------------------------------------------------
 
 #: a required text field's fallback: a blank value is an error
 _REQUIRED = object()
-#: per model class: (text field, what a blank value becomes) and datetime fields
-_Plan = tuple[tuple[tuple[str, object], ...], tuple[str, ...]]
+
+
+class _Plan(NamedTuple):
+    #: (text field, what a blank value becomes)
+    texts: tuple[tuple[str, object], ...]
+    #: tuples of text
+    lists: tuple[str, ...]
+    times: tuple[str, ...]
+    numbers: tuple[str, ...]
+    #: any lists, times or numbers
+    rest: bool
+
+
 _PLANS: dict[type, _Plan] = {}
 
 
 def _plan(cls: type[Wire]) -> _Plan:
     texts: list[tuple[str, object]] = []
+    lists: list[str] = []
     times: list[str] = []
+    numbers: list[str] = []
     for info in msgspec.structs.fields(cls):
         kinds = set(get_args(info.type)) or {info.type}
         if datetime in kinds:
             times.append(info.name)
-        elif kinds == {str, type(None)}:
+        elif Decimal in kinds:
+            numbers.append(info.name)
+        elif get_origin(info.type) is tuple and get_args(info.type)[0] is str:
+            lists.append(info.name)
+        elif kinds == {str, NoneType}:
             texts.append((info.name, None))
         elif kinds == {str}:
             texts.append((info.name, _REQUIRED if info.required else info.default))
-    plan = _PLANS[cls] = (tuple(texts), tuple(times))
+    rest = bool(lists or times or numbers)
+    plan = _PLANS[cls] = _Plan(tuple(texts), tuple(lists), tuple(times), tuple(numbers), rest)
     return plan
 
 
 class Wire(msgspec.Struct, frozen=True, rename="camel"):
     """Base of every wire model (see the module docstring)."""
 
+    #: set by each provider's base model
+    leniency: ClassVar[Leniency]
+
     @classmethod
     def from_json(cls, data: Any) -> Self:
         return decode(data, cls)
 
     def __post_init__(self) -> None:
-        texts, times = _PLANS.get(type(self)) or _plan(type(self))
-        for name, fallback in texts:
+        plan = _PLANS.get(type(self)) or _plan(type(self))
+        for name, fallback in plan.texts:
             value = getattr(self, name)
             if value is not None and ((text := value.strip()) is not value or not text):
                 if not text and fallback is _REQUIRED:
                     raise WireFormatError(f"{type(self).__name__} has no {name}")
                 force_setattr(self, name, text or fallback)
-        for name in times:
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                force_setattr(self, name, value.replace(tzinfo=UTC))
+        if plan.rest:
+            self._rest(plan)
+
+    def _rest(self, plan: _Plan) -> None:
+        for name in plan.lists:
+            values = getattr(self, name)
+            if not all(v and v.strip() is v for v in values):
+                force_setattr(self, name, tuple(t for v in values if (t := v.strip())))
+        for name in plan.times:
+            if (value := getattr(self, name)) is not None:
+                self._time(name, value)
+        for name in plan.numbers:
+            if (value := getattr(self, name)) is not None:
+                self._number(value)
+
+    def _time(self, name: str, value: datetime) -> None:
+        if value.tzinfo is None:
+            force_setattr(self, name, value := value.replace(tzinfo=UTC))
+        elif self.leniency.to_utc and value.tzinfo is not UTC:
+            force_setattr(self, name, value := value.astimezone(UTC))
+        if value > self.leniency.millis_after:  # as seconds, msgspec put it in 5138 AD or later
+            _odd()
+
+    def _number(self, value: Decimal) -> None:
+        if not value.is_finite():
+            _odd()  # NaN or Infinity: the old readers took it as not a number
+        elif self.leniency.whole_floats and value == value.to_integral_value():
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and exponent < 0:
+                _odd()  # maybe a whole float, which the old readers made a whole Decimal

@@ -2,7 +2,11 @@
 
 Each model has `from_json(data)` taking the decoded `data` of the success envelope (or one
 element of it). Beyond `wire`'s rules (text stripped, `""` absent, numbers and booleans
-also as strings, Unix seconds or ISO 8601 timestamps, unknown keys ignored):
+also as strings, Unix seconds or ISO 8601 timestamps, unknown keys ignored) and what the
+hand-written readers took (`LENIENCY`: null anywhere is absent; numbers and booleans
+where text is documented are that text; `"yes"`/`"no"` and any truthiness are booleans;
+Unix milliseconds; fractional whole numbers truncated; a non-list list is empty, and
+non-object `signals` / `dataUsages` entries are skipped while other lists refuse them):
 
 * money is a `Decimal` made from the JSON number's text, never through float arithmetic;
   a missing price or total is 0;
@@ -27,7 +31,14 @@ from typing import Any, ClassVar
 
 from msgspec import field
 
-from esim_gateway.providers.wire import Wire, WireFormatError, decode, force_setattr
+from esim_gateway.providers.wire import (
+    ABSENT,
+    Leniency,
+    Wire,
+    WireFormatError,
+    decode,
+    force_setattr,
+)
 
 __all__ = [
     "MB_PER_UNIT",
@@ -105,12 +116,70 @@ def data_in_mb(amount: Any, unit: Any, is_unlimited: Any = None) -> tuple[Decima
     return value * MB_PER_UNIT.get(str(unit or "MB").strip().upper(), Decimal(1)), False
 
 
+# -- what the hand-written readers took (the lenient pass; see `wire`) -------------------
+
+
+def _text(value: Any) -> Any:
+    """Anything but an object or a list, as its text (a number, or `True`)."""
+    return ABSENT if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _flag(value: Any) -> Any:
+    """`"yes"`, `"true"`, `"1"` (any case) are true, other text false; otherwise truthiness;
+    null and `""` are absent."""
+    if value is None or value == "":
+        return ABSENT
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _decimal(value: Any) -> Any:
+    return ABSENT if (number := _number(value)) is None else number
+
+
+def _integer(value: Any) -> Any:
+    """Whole or not (truncated), as a number or numeric text; anything else is absent."""
+    return ABSENT if (number := _number(value)) is None else int(number)
+
+
+def _money(value: Any) -> Any:
+    """A price or total: null is absent (0); anything else must be a number."""
+    if value is None:
+        return ABSENT
+    if (number := _number(value)) is None:
+        raise WireFormatError("a money amount is not a number")
+    return number
+
+
+def _time(value: Any) -> Any:
+    return ABSENT if (moment := unix_time(value)) is None else moment
+
+
+LENIENCY = Leniency(
+    text=_text,
+    flag=_flag,
+    integer=_integer,
+    number=_decimal,
+    time=_time,
+    money=_money,
+    millis_after=dt.datetime.fromtimestamp(_MILLISECONDS_ABOVE, dt.UTC),
+    money_fields=frozenset({"price", "total", "balance"}),
+    skipped_entries=frozenset({"signals", "data_usages"}),
+    to_utc=True,
+)
+
+
+class _Wire(Wire, frozen=True):
+    leniency: ClassVar[Leniency] = LENIENCY
+
+
 def _codes(signals: tuple[_Signal, ...]) -> tuple[str, ...]:
     """`signals[].code`, upper case, in order, without duplicates."""
     return tuple(dict.fromkeys(s.code.upper() for s in signals if s.code))
 
 
-class RoamifyAllowance(Wire, frozen=True):
+class RoamifyAllowance(_Wire, frozen=True):
     """Voice or SMS of a package or eSIM: flat on catalog packages (`withCall`, `callType`,
     `callAmount`, `callUnit`), nested under `call` / `sms` on top-up packages and eSIMs."""
 
@@ -140,7 +209,7 @@ class _Text(RoamifyAllowance, frozen=True):
     unit: str | None = field(default=None, name="smsUnit")
 
 
-class _Data(Wire, frozen=True):
+class _Data(_Wire, frozen=True):
     """A data allowance: flat on catalog packages, nested under `data` elsewhere."""
 
     is_unlimited: bool = False
@@ -159,7 +228,7 @@ class _Data(Wire, frozen=True):
 # -- catalog ----------------------------------------------------------------------------
 
 
-class RoamifyCountry(Wire, frozen=True):
+class RoamifyCountry(_Wire, frozen=True):
     """`GET /api/esim/countries`: regional entries have non-ISO codes (`AFR`)."""
 
     code: str
@@ -172,7 +241,7 @@ class RoamifyCountry(Wire, frozen=True):
             force_setattr(self, "name", self.code)
 
 
-class RoamifyThrottle(Wire, frozen=True, rename=lambda name: "throttle" + name.title()):
+class RoamifyThrottle(_Wire, frozen=True, rename=lambda name: "throttle" + name.title()):
     speed: Decimal | None = None
     speed_unit: str | None = field(default=None, name="throttleSpeedUnit")
     threshold: Decimal | None = None
@@ -186,15 +255,15 @@ class RoamifyThrottle(Wire, frozen=True, rename=lambda name: "throttle" + name.t
         return text
 
 
-class _Signal(Wire, frozen=True):
+class _Signal(_Wire, frozen=True):
     code: str | None = None
 
 
-class _Requirements(Wire, frozen=True):
+class _Requirements(_Wire, frozen=True):
     travel_date: bool = False
 
 
-class _Place(Wire, frozen=True):
+class _Place(_Wire, frozen=True):
     """The country fields of a catalog group, or of a flat package."""
 
     country_code: str | None = None
@@ -351,17 +420,17 @@ class RoamifyPackagePage:
         return cls(tuple(packages), len(data), grouped, total)
 
 
-class _Pagination(Wire, frozen=True):
+class _Pagination(_Wire, frozen=True):
     total: int | None = None
 
 
-class _PageHeader(Wire, frozen=True):
+class _PageHeader(_Wire, frozen=True):
     packages: list[Any]
     total: int | None = None
     pagination: _Pagination | None = None
 
 
-class RoamifyApn(Wire, frozen=True, rename=lambda name: "apn" + name.title()):
+class RoamifyApn(_Wire, frozen=True, rename=lambda name: "apn" + name.title()):
     automatic: bool | None = None
     name: str | None = None
     username: str | None = None
@@ -371,7 +440,7 @@ class RoamifyApn(Wire, frozen=True, rename=lambda name: "apn" + name.title()):
         return f"RoamifyApn(automatic={self.automatic!r}, name={self.name!r})"
 
 
-class RoamifyTopupPackage(Wire, frozen=True):
+class RoamifyTopupPackage(_Wire, frozen=True):
     """`GET /api/esim/topup/packages`: the nested shape (`data{}`, `call{}`, `sms{}`,
     `apn{}`), unlike the flat catalog package."""
 
@@ -411,7 +480,7 @@ class RoamifyTopupPackage(Wire, frozen=True):
 # -- eSIMs and orders ----------------------------------------------------------------
 
 
-class RoamifyCredentials(Wire, frozen=True):
+class RoamifyCredentials(_Wire, frozen=True):
     """The eSIM's `esim{}` object. Every field is None until `/apply` generated the
     profile (Roamify sends empty strings until then). Never logged."""
 
@@ -429,7 +498,7 @@ class RoamifyCredentials(Wire, frozen=True):
         return f"RoamifyCredentials(present={self.lpa is not None})"
 
 
-class RoamifyEsim(Wire, frozen=True):
+class RoamifyEsim(_Wire, frozen=True):
     """An eSIM object (`/apply`, `GET /api/esim`, `GET /api/esims`, instant orders); its
     id is `id` or, in some answers, `esimId`."""
 
@@ -490,7 +559,7 @@ class RoamifyEsim(Wire, frozen=True):
         return self.iccid is not None and self.credentials.lpa is not None
 
 
-class RoamifyOrderItem(Wire, frozen=True):
+class RoamifyOrderItem(_Wire, frozen=True):
     """One item per eSIM (quantity 3 -> three items, each with its `esimId`)."""
 
     package_id: str
@@ -507,7 +576,7 @@ class RoamifyOrderItem(Wire, frozen=True):
         force_setattr(self, "currency", self.currency.upper())
 
 
-class RoamifyOrder(Wire, frozen=True):
+class RoamifyOrder(_Wire, frozen=True):
     """An order (create, top-up, get, list). An instant order carries `esims` (full eSIM
     objects) instead of `items`."""
 
@@ -538,7 +607,7 @@ class RoamifyOrder(Wire, frozen=True):
 _COMPACT_DATE = re.compile(r"^\d{8}$")
 
 
-class RoamifyDataUsage(Wire, frozen=True):
+class RoamifyDataUsage(_Wire, frozen=True):
     """One day of `usage/details` `dataUsages[]`: `20250102` (docs sample) or
     `2025-01-02` (Apidog); `raw_date` is kept as sent."""
 
@@ -557,7 +626,7 @@ class RoamifyDataUsage(Wire, frozen=True):
             return None
 
 
-class RoamifyUsage(Wire, frozen=True):
+class RoamifyUsage(_Wire, frozen=True):
     """`GET /api/esim/usage` (and `/usage/details`, which adds `dataUsages`).
 
     Amounts are as sent: the unit is not documented consistently (providers.md 1.4);
@@ -605,13 +674,17 @@ class RoamifyUsage(Wire, frozen=True):
         return self.is_unlimited
 
 
-class RoamifyBalance(Wire, frozen=True):
+class RoamifyBalance(_Wire, frozen=True):
     balance: Decimal
     currency: str = "USD"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         force_setattr(self, "currency", self.currency.upper())
+
+
+def _plain(value: Any) -> str | None:
+    return None if (text := _text(value)) is ABSENT else text.strip() or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,15 +698,15 @@ class RoamifyHealth:
     @classmethod
     def from_json(cls, body: Any) -> RoamifyHealth:
         if not isinstance(body, dict):
-            return cls(True, str(body).strip() or None if body is not None else None)
+            return cls(True, _plain(body))
         inner = body.get("data")
-        status = inner.get("status") if isinstance(inner, dict) else None
-        status = str(status or body.get("status") or "").strip() or None
+        status = _plain(inner.get("status")) if isinstance(inner, dict) else None
+        status = status or _plain(body.get("status"))
         bad = {"failed", "fail", "error", "down", "unhealthy", "degraded"}
         return cls((status or "").lower() not in bad, status)
 
 
-class RoamifyRate(Wire, frozen=True):
+class RoamifyRate(_Wire, frozen=True):
     """`GET /api/rates?source=&target=`: units of `target` per one `source`."""
 
     target: str
@@ -649,7 +722,7 @@ class RoamifyRate(Wire, frozen=True):
         force_setattr(self, "target", self.target.upper())
 
 
-class RoamifyShareLink(Wire, frozen=True):
+class RoamifyShareLink(_Wire, frozen=True):
     """`POST /api/esim/link`: `{iccid, esimId, link, whatsappLink, key, accessCode,
     createdAt, updatedAt}`. The link and access code open the eSIM: never logged."""
 

@@ -2,8 +2,10 @@
 
 Every model has `from_json(data)`, which accepts what the docs show in any of their
 versions (besides `wire.Wire`'s rules: text stripped, `""` absent, numbers and booleans
-also as strings, unknown keys ignored) and raises `WireFormatError` (naming the field,
-never echoing a value) only when something the gateway cannot do without is missing:
+also as strings, unknown keys ignored, and what the hand-written readers took: see
+`LENIENCY`; non-object list entries are skipped, except a page's items) and raises
+`WireFormatError` (naming the field, never echoing a value) only when something the
+gateway cannot do without is missing:
 
 * create-order answers: the 201 shape with `status` fields and the older 200 one without;
 * eSIM status: the object named `simStatus` (Sep-2026) or `eSimStatus` (Feb-2026), with
@@ -13,7 +15,8 @@ never echoing a value) only when something the gateway cannot do without is miss
   items' `subOrderId` or the workflow page's `orderItemId`, `hotsPot`/`hotspot`).
 
 Units are normalised here: ISO timestamps become aware datetimes (UTC when no offset is
-given), VND integers become `Decimal`, `highFlowSize` (KB) becomes MB and usage counters
+given; numeric text is read as Unix seconds, where the hand-written reader read no time),
+VND integers become `Decimal`, `highFlowSize` (KB) becomes MB and usage counters
 (bytes) become MB.
 """
 
@@ -23,12 +26,20 @@ import datetime as dt
 import html
 import re
 from collections.abc import Callable
-from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, Generic, TypeVar
 
-from msgspec import field
+from msgspec import UNSET, UnsetType, field
 
-from esim_gateway.providers.wire import Wire, WireFormatError, decode, force_setattr
+from esim_gateway.providers.wire import (
+    ABSENT,
+    Leniency,
+    Wire,
+    WireFormatError,
+    decode,
+    force_setattr,
+)
 
 __all__ = [
     "ACTIVITY_STATUSES",
@@ -78,7 +89,97 @@ _MB_PER_UNIT = {
 }
 
 
-class _Localized(Wire, frozen=True):
+# -- what the hand-written readers took (the lenient pass; see `wire`) -------------------
+
+
+def _str(value: Any) -> str | None:
+    """Text, stripped; None for null, `""`, an object or a list. A boolean is `true`/`false`."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip() or None
+
+
+def _text_of(value: Any) -> Any:
+    return ABSENT if (text := _str(value)) is None else text
+
+
+def _bool(value: Any) -> bool:
+    """`"yes"`, `"true"`, `"1"` (any case) are true, other text false; otherwise truthiness."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def _int(value: Any) -> int | None:
+    """Whole or not (truncated), as a number or numeric text; None for anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+
+
+def _dec(value: Any) -> Decimal | None:
+    """A VND amount (or any number) as Decimal; whole floats lose their `.0`."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return Decimal(int(value))
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def _time(value: Any) -> dt.datetime | None:
+    """ISO 8601 (`Z` or an offset, kept; naive means UTC) or Unix seconds/milliseconds as
+    a number (numeric text is not a time)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _absent_if_none(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: ABSENT if (found := read(value)) is None else found
+
+
+_MILLISECONDS_FROM = 10**11  # 5138 AD in seconds, 1973 in milliseconds
+LENIENCY = Leniency(
+    text=_text_of,
+    flag=_bool,
+    integer=_absent_if_none(_int),
+    number=_absent_if_none(_dec),
+    money=_absent_if_none(_dec),
+    time=_absent_if_none(_time),
+    # from 10^11 on (a microsecond before it, as datetimes go)
+    millis_after=dt.datetime.fromtimestamp(_MILLISECONDS_FROM, dt.UTC) - dt.timedelta.resolution,
+    whole_floats=True,
+)
+
+
+class _Wire(Wire, frozen=True):
+    leniency: ClassVar[Leniency] = LENIENCY
+
+
+class _Localized(_Wire, frozen=True):
     """`{vi, en}` text: English, else Vietnamese."""
 
     en: str | None = None
@@ -90,31 +191,32 @@ Text = _Localized | str | None
 
 
 def _text(value: Text) -> str | None:
-    return (value.en or value.vi) if isinstance(value, _Localized) else value
+    return (value.en or value.vi) if isinstance(value, _Localized) else _str(value)
 
 
-def _enum(value: str | int | None, names: tuple[str, ...] = ()) -> str | None:
+def _enum(value: object, names: tuple[str, ...] = ()) -> str | None:
     """A status given as its name, or as the Feb-2026 number (also as a digit string)."""
-    if isinstance(value, str) and (value := value.strip()).isdigit():
-        value = int(value)
-    if isinstance(value, int):
-        return names[value] if 0 <= value < len(names) else str(value)
-    return value.upper() if value else None
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is not None:
+        return names[number] if 0 <= number < len(names) else str(number)
+    text = _str(value)
+    return text.upper() if text else None
 
 
-def _date(value: str | None) -> dt.date | None:
+def _date(value: object) -> dt.date | None:
     """`YYYY-MM-DD` or `YYYYMMDD` (the consumer API's usage dates), or a timestamp's date."""
-    if value is None:
+    text = _str(value)
+    if text is None:
         return None
-    for candidate in (value[:10], value[:8]):
+    for candidate in (text[:10], text[:8]):
         try:
             return dt.date.fromisoformat(candidate)
         except ValueError:
             continue
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:
-        return None
+    moment = _time(value)
+    return moment.date() if moment else None
 
 
 def _mb(value: int) -> Decimal:
@@ -142,7 +244,7 @@ def data_allowance(high_flow_kb: Any, data: Any) -> tuple[int | None, bool]:
     return int(amount * _MB_PER_UNIT[match.group(2)]), False
 
 
-class _Either(Wire, frozen=True):
+class _Either(_Wire, frozen=True):
     """A model whose id arrives under one of two documented names."""
 
     def _id_from(self, field_name: str, alias: str | None, what: str) -> None:
@@ -155,8 +257,11 @@ class _Either(Wire, frozen=True):
 # -- catalog -----------------------------------------------------------------------------
 
 
-class STPage(Wire, Generic[T], frozen=True):
+class STPage(_Wire, Generic[T], frozen=True):
     """A `{total, skip, take, items}` page (`STPage[STProduct]` to decode one)."""
+
+    #: an item that is not an object is refused, not skipped
+    leniency: ClassVar[Leniency] = replace(LENIENCY, skipped_entries=frozenset())
 
     items: tuple[T, ...]
     sent_total: int | None = field(default=None, name="total")
@@ -183,7 +288,7 @@ class STPage(Wire, Generic[T], frozen=True):
         return len(self.items)
 
 
-class STCountry(Wire, frozen=True):
+class STCountry(_Wire, frozen=True):
     #: ISO alpha-2, upper case (`id`, else `mcc`)
     id: str = ""
     title: Text = field(default=None, name="name")
@@ -204,7 +309,7 @@ class STCountry(Wire, frozen=True):
         return _text(self.title) or self.id
 
 
-class STRegion(Wire, frozen=True):
+class STRegion(_Wire, frozen=True):
     id: str
     title: Text = field(default=None, name="name")
 
@@ -213,13 +318,14 @@ class STRegion(Wire, frozen=True):
         return _text(self.title) or self.id
 
 
-class _Sku(Wire, frozen=True):
+class _Sku(_Wire, frozen=True):
     """What a variation and an eSIM's `productInfo` share."""
 
     title: Text = field(default=None, name="name")
     data: str | None = None
     high_flow_kb: int | None = field(default=None, name="highFlowSize")
-    hots_pot: bool | None = field(default=None, name="hotsPot")
+    #: UNSET when not sent: `hotspot` is read only then (a null `hotsPot` is false)
+    hots_pot: bool | UnsetType | None = field(default=UNSET, name="hotsPot")
     hotspot_: bool | None = field(default=None, name="hotspot")
     throttle_speed: str | None = None
     apn: str | None = None
@@ -233,7 +339,7 @@ class _Sku(Wire, frozen=True):
 
     @property
     def hotspot(self) -> bool:
-        return bool(self.hotspot_ if self.hots_pot is None else self.hots_pot)
+        return bool(self.hotspot_ if self.hots_pot is UNSET else self.hots_pot)
 
     @property
     def data_mb(self) -> int | None:
@@ -260,7 +366,7 @@ class STVariation(_Sku, frozen=True, kw_only=True):
         force_setattr(self, "package", self.package.upper())
 
 
-class STProduct(Wire, frozen=True):
+class STProduct(_Wire, frozen=True):
     spu: str
     title: Text = field(default=None, name="name")
     type: str = "eSIM"
@@ -296,10 +402,11 @@ class STCreatedOrderItem(_Either, frozen=True):
     id: str | None = None
     sub_track_id: str | None = None
     quantity: int = 0
-    iccids: tuple[str, ...] = ()
+    #: as sent: only counted, for a missing quantity
+    iccids: tuple[object, ...] = ()
     type: str | None = None
     #: absent in the older 200 answer
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -318,9 +425,10 @@ class STCreatedOrder(_Either, frozen=True):
     track_id: str
     order_id: str = ""
     id: str | None = None
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     items: tuple[STCreatedOrderItem, ...] = ()
-    succeeded: bool | None = field(default=None, name="success")
+    #: as sent: only `false` itself means failure
+    succeeded: object = field(default=None, name="success")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -335,7 +443,7 @@ class STCreatedOrder(_Either, frozen=True):
         return self.succeeded is not False
 
 
-class STEsim(Wire, frozen=True):
+class STEsim(_Wire, frozen=True):
     """One delivered profile. Holds credentials: its repr shows the ICCID only."""
 
     iccid: str
@@ -359,7 +467,7 @@ class STOrderItem(_Either, frozen=True):
     id: str = ""
     sub_order_id: str | None = None
     quantity: int = 0
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     sub_track_id: str | None = None
     #: unit price, VND
     price: Decimal | None = None
@@ -400,7 +508,7 @@ class STReturnRequest(_Either, frozen=True):
 
     id: str = ""
     return_id: str | None = None
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     return_track_id: str | None = None
     #: the Feb-2026 version called `return_track_id` trackId
     track_id: str | None = None
@@ -436,13 +544,13 @@ class STOrder(_Either, frozen=True):
 
     id: str = ""
     order_id: str | None = None
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     track_id: str | None = None
     total: Decimal | None = None
     total_before_refund: Decimal | None = None
     refund_amount: Decimal | None = None
     #: NONE | PARTIAL | FULL (newer docs; absent in the older ones)
-    return_state: str | int | None = field(default=None, name="returnStatus")
+    return_state: object = field(default=None, name="returnStatus")
     has_pending_return: bool = False
     has_refunding_return: bool = False
     #: the failure reason when status is ERROR
@@ -474,7 +582,7 @@ class STCancelledOrderItem(_Either, frozen=True):
     id: str = ""
     sub_order_id: str | None = None
     quantity: int = 0
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     sub_track_id: str | None = None
     type: str | None = None
 
@@ -492,7 +600,7 @@ class STCancelledOrder(_Either, frozen=True):
 
     id: str = ""
     order_id: str | None = None
-    state: str | int | None = field(default=None, name="status")
+    state: object = field(default=None, name="status")
     track_id: str | None = None
     reason: str | None = None
     created_at: dt.datetime | None = None
@@ -511,8 +619,8 @@ class STCancelledOrder(_Either, frozen=True):
 # -- eSIM / SIM status ("usage") -------------------------------------------------------
 
 
-class STActivityLog(Wire, frozen=True):
-    state: str | int | None = field(default=None, name="status")
+class STActivityLog(_Wire, frozen=True):
+    state: object = field(default=None, name="status")
     record_time: dt.datetime | None = None
     eid: str | None = None
 
@@ -521,8 +629,9 @@ class STActivityLog(Wire, frozen=True):
         return _enum(self.state, ACTIVITY_STATUSES)
 
 
-class STUsageRecord(Wire, frozen=True):
-    day: str | None = field(default=None, name="usedDate")
+class STUsageRecord(_Wire, frozen=True):
+    #: as sent (text, or a number read as text or as a timestamp)
+    day: object = field(default=None, name="usedDate")
     usage_bytes: int = field(default=0, name="usageAmt")
 
     @property
@@ -534,10 +643,10 @@ class STUsageRecord(Wire, frozen=True):
         return _mb(self.usage_bytes)
 
 
-class STSimPlan(Wire, frozen=True):
+class STSimPlan(_Wire, frozen=True):
     """`simStatus` (`eSimStatus` in the Feb-2026 docs)."""
 
-    state: str | int | None = field(default=None, name="planStatus")
+    state: object = field(default=None, name="planStatus")
     plan_start: dt.datetime | None = field(default=None, name="planStartTime")
     plan_end: dt.datetime | None = field(default=None, name="planEndTime")
     remaining_days: int | None = None
@@ -559,7 +668,7 @@ class STProductInfo(_Sku, frozen=True):
     days: int | None = None
 
 
-class STOrderInfo(Wire, frozen=True):
+class STOrderInfo(_Wire, frozen=True):
     order_id: str | None = None
     track_id: str | None = None
     sub_order_id: str | None = None
@@ -567,7 +676,7 @@ class STOrderInfo(Wire, frozen=True):
     purchase_date: dt.datetime | None = None
 
 
-class STEsimStatus(Wire, frozen=True):
+class STEsimStatus(_Wire, frozen=True):
     """`GET /products/esim/:iccid` and `/products/sim/:iccid`."""
 
     iccid: str
@@ -607,7 +716,7 @@ class STEsimStatus(Wire, frozen=True):
 # -- wallets -----------------------------------------------------------------------------
 
 
-class STAccount(Wire, frozen=True):
+class STAccount(_Wire, frozen=True):
     id: str
     balance: Decimal
     #: TOP_UP | DEBIT
@@ -617,7 +726,8 @@ class STAccount(Wire, frozen=True):
     is_blocked: bool = False
     is_default: bool = False
     debt_statement: Decimal | None = None
-    due: str | None = field(default=None, name="dueDate")
+    #: as sent (see `STUsageRecord.day`)
+    due: object = field(default=None, name="dueDate")
 
     def __post_init__(self) -> None:
         super().__post_init__()
