@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import NoneType, UnionType
-from typing import Any, ClassVar, NamedTuple, Self, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -204,18 +204,15 @@ def _list_reader(item: Any, name: str, leniency: Leniency) -> Reader:
 _REQUIRED = object()
 
 
-class _Plan(NamedTuple):
-    #: (text field, what a blank value becomes)
-    texts: tuple[tuple[str, object], ...]
-    #: tuples of text
-    lists: tuple[str, ...]
-    times: tuple[str, ...]
-    numbers: tuple[str, ...]
-    #: any lists, times or numbers
-    rest: bool
-
-
+#: per model class: (text field, what a blank value becomes), the Decimal fields, and the
+#: fields `_rest` checks (tuples of text, datetimes), or None when it has none
+_Plan = tuple[
+    tuple[tuple[str, object], ...],
+    tuple[str, ...],
+    tuple[tuple[str, ...], tuple[str, ...]] | None,
+]
 _PLANS: dict[type, _Plan] = {}
+_ONE = Decimal(1)
 
 
 def _plan(cls: type[Wire]) -> _Plan:
@@ -235,8 +232,8 @@ def _plan(cls: type[Wire]) -> _Plan:
             texts.append((info.name, None))
         elif kinds == {str}:
             texts.append((info.name, _REQUIRED if info.required else info.default))
-    rest = bool(lists or times or numbers)
-    plan = _PLANS[cls] = _Plan(tuple(texts), tuple(lists), tuple(times), tuple(numbers), rest)
+    rest = (tuple(lists), tuple(times)) if lists or times else None
+    plan = _PLANS[cls] = (tuple(texts), tuple(numbers), rest)
     return plan
 
 
@@ -251,27 +248,20 @@ class Wire(msgspec.Struct, frozen=True, rename="camel"):
         return decode(data, cls)
 
     def __post_init__(self) -> None:
-        plan = _PLANS.get(type(self)) or _plan(type(self))
-        for name, fallback in plan.texts:
+        texts, numbers, rest = _PLANS.get(type(self)) or _plan(type(self))
+        for name, fallback in texts:
             value = getattr(self, name)
             if value is not None and ((text := value.strip()) is not value or not text):
                 if not text and fallback is _REQUIRED:
                     raise WireFormatError(f"{type(self).__name__} has no {name}")
                 force_setattr(self, name, text or fallback)
-        if plan.rest:
-            self._rest(plan)
-
-    def _rest(self, plan: _Plan) -> None:
-        for name in plan.lists:
-            values = getattr(self, name)
-            if not all(v and v.strip() is v for v in values):
-                force_setattr(self, name, tuple(t for v in values if (t := v.strip())))
-        for name in plan.times:
-            if (value := getattr(self, name)) is not None:
-                self._time(name, value)
-        for name in plan.numbers:
-            if (value := getattr(self, name)) is not None:
+        for name in numbers:  # inline: a catalog has thousands of prices
+            value = getattr(self, name)
+            # a whole number (most are) is neither NaN nor a whole float: one C call
+            if value is not None and not value.same_quantum(_ONE):
                 self._number(value)
+        if rest is not None:
+            _rest(self, *rest)
 
     def _time(self, name: str, value: datetime) -> None:
         if value.tzinfo is None:
@@ -281,10 +271,18 @@ class Wire(msgspec.Struct, frozen=True, rename="camel"):
         if value > self.leniency.millis_after:  # as seconds, msgspec put it in 5138 AD or later
             _odd()
 
-    def _number(self, value: Decimal) -> None:
+    def _number(self, value: Decimal) -> None:  # not a whole number: rare
         if not value.is_finite():
             _odd()  # NaN or Infinity: the old readers took it as not a number
         elif self.leniency.whole_floats and value == value.to_integral_value():
-            exponent = value.as_tuple().exponent
-            if isinstance(exponent, int) and exponent < 0:
-                _odd()  # maybe a whole float, which the old readers made a whole Decimal
+            _odd()  # `150000.0`: maybe a whole float, which the old readers made `150000`
+
+
+def _rest(model: Wire, lists: tuple[str, ...], times: tuple[str, ...]) -> None:
+    for name in lists:
+        values = getattr(model, name)
+        if not all(v and v.strip() is v for v in values):
+            force_setattr(model, name, tuple(t for v in values if (t := v.strip())))
+    for name in times:
+        if (value := getattr(model, name)) is not None:
+            model._time(name, value)
