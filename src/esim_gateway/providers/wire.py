@@ -125,15 +125,20 @@ def _lenient(data: Any, type_: Any) -> Any:
     return data
 
 
-_READERS: dict[Any, dict[str, Reader]] = {}
+#: per struct type, per JSON key: its reader, and the JSON type it would return unchanged
+_READERS: dict[Any, dict[str, tuple[Reader, type]]] = {}
+
+
+class _Never:
+    """No JSON value has this type: the reader always runs."""
 
 
 def _fields(data: dict[str, Any], type_: Any) -> dict[str, Any]:
     readers = _READERS.get(type_) or _readers(type_)
     found: dict[str, Any] = {}
     for key, value in data.items():
-        read = readers.get(key)
-        if read is not None and (value := read(value)) is not ABSENT:
+        spec = readers.get(key)
+        if spec is not None and (type(value) is spec[1] or (value := spec[0](value)) is not ABSENT):
             found[key] = value
     return found
 
@@ -149,13 +154,25 @@ def _objects(values: list[Any], type_: Any, *, skip: bool) -> list[Any]:
     ]
 
 
-def _readers(type_: Any) -> dict[str, Reader]:
+def _readers(type_: Any) -> dict[str, tuple[Reader, type]]:
     leniency: Leniency = (get_origin(type_) or type_).leniency
     readers = _READERS[type_] = {
-        info.encode_name: _reader(info.type, info.name, leniency)
+        info.encode_name: (_reader(info.type, info.name, leniency), _as_is(info.type))
         for info in msgspec.structs.fields(type_)
     }
     return readers
+
+
+def _as_is(type_: Any) -> type:
+    """What JSON type every provider's reader returns unchanged for a field of `type_`
+    (an int for a Decimal: its text is the same); `_Never` when there is none."""
+    union = isinstance(type_, UnionType) or get_origin(type_) is Union
+    kinds = set(get_args(type_) if union else (type_,)) - {NoneType, msgspec.UnsetType}
+    if kinds == {Decimal}:
+        return int
+    if len(kinds) == 1 and (kind := kinds.pop()) in (str, bool, int):
+        return kind  # type: ignore[no-any-return]
+    return str if str in kinds else _Never  # `Struct | str`: the text as it is
 
 
 def _reader(type_: Any, name: str, leniency: Leniency) -> Reader:
