@@ -121,7 +121,8 @@ def _lenient(data: Any, type_: Any) -> Any:
     if _is_struct(type_):
         return _fields(data, type_) if isinstance(data, dict) else data
     if get_origin(type_) in (list, tuple) and isinstance(data, list):
-        return _objects(data, get_args(type_)[0], skip=False)
+        item = get_args(type_)[0]
+        return _objects(data, item, skip=False) if _is_struct(item) else data
     return data
 
 
@@ -144,8 +145,6 @@ def _fields(data: dict[str, Any], type_: Any) -> dict[str, Any]:
 
 
 def _objects(values: list[Any], type_: Any, *, skip: bool) -> list[Any]:
-    if not _is_struct(type_):
-        return values
     # an entry that is not an object is left for the conversion to refuse, unless skipped
     return [
         _fields(v, type_) if isinstance(v, dict) else v
@@ -211,6 +210,8 @@ def _list_reader(item: Any, name: str, leniency: Leniency) -> Reader:
         return lambda v: (
             [t for t in map(text, v) if t is not ABSENT] if isinstance(v, list) else ABSENT
         )
+    if not _is_struct(item):
+        return lambda v: v if isinstance(v, list) else ABSENT
     skip = leniency.skipped_entries is None or name in leniency.skipped_entries
     return lambda v: _objects(v, item, skip=skip) if isinstance(v, list) else ABSENT
 
