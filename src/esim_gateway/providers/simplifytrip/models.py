@@ -196,6 +196,8 @@ def _text(value: Text) -> str | None:
 
 def _enum(value: object, names: tuple[str, ...] = ()) -> str | None:
     """A status given as its name, or as the Feb-2026 number (also as a digit string)."""
+    if type(value) is str and (name := value.strip()) and not name.isdigit():
+        return name.upper()  # the usual case, read on every access: no further tests
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
