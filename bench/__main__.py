@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import catalog, load, micro, profile
+from bench import catalog, load, micro, models, profile
 from bench.load import Run
 
 
@@ -454,6 +454,7 @@ def main() -> int:
     load_before = _load_average()
     catalog_result = asyncio.run(catalog.run())
     micro_result = micro.run()
+    models_rows = models.run()
     load_result = load.run(seconds=seconds, runs=runs, tail_seconds=tail_seconds)
     profile_result = {shape: profile.run(shape=shape) for shape in profile.SHAPES}
     load_after = _load_average()
@@ -470,6 +471,10 @@ def main() -> int:
         + _catalog_section(catalog_result)
         + "\n"
         + _micro_section(micro_result)
+        + "\n## Provider wire models: msgspec structs vs the hand-written readers\n\n"
+        + (models.__doc__ or "").split("\n\n", 1)[1]
+        + "\n"
+        + models.table(models_rows)
         + "\n"
         + _load_section(load_result, seconds, runs, micro_result)
         + "\n"

@@ -42,6 +42,7 @@ from esim_gateway.providers.roamify.models import (
     RoamifyUsage,
     WireFormatError,
 )
+from esim_gateway.providers.wire import decode
 
 __all__ = ["DEFAULT_TIMEOUTS", "PROVIDER", "RoamifyClient", "parse_roamify_error"]
 
@@ -225,7 +226,7 @@ class RoamifyClient:
 
         def parse(d: Any) -> list[RoamifyCountry]:
             entries = d["countries"] if isinstance(d, dict) else d
-            return [RoamifyCountry.from_json(c) for c in entries]
+            return decode(entries, list[RoamifyCountry])
 
         return self._parse(parse, data, "GET /api/esim/countries")
 
@@ -333,9 +334,7 @@ class RoamifyClient:
             timeout=self._fulfil,
         )
         entries = data if isinstance(data, list) else [data]
-        esims = self._parse(
-            lambda d: [RoamifyEsim.from_json(e) for e in d], entries, "POST /api/esim/apply"
-        )
+        esims = self._parse(lambda d: decode(d, list[RoamifyEsim]), entries, "POST /api/esim/apply")
         if esim_id is None:
             return esims
         if len(esims) != 1:
@@ -377,7 +376,7 @@ class RoamifyClient:
 
         def parse(d: Any) -> list[RoamifyTopupPackage]:
             entries = d["packages"] if isinstance(d, dict) else d
-            return [RoamifyTopupPackage.from_json(p) for p in entries]
+            return decode(entries, list[RoamifyTopupPackage])
 
         return self._parse(parse, data, "GET /api/esim/topup/packages")
 
@@ -408,7 +407,7 @@ class RoamifyClient:
 
         def parse(d: Any) -> list[RoamifyOrder]:
             entries = d["orders"] if isinstance(d, dict) else d
-            return [RoamifyOrder.from_json(o) for o in entries]
+            return decode(entries, list[RoamifyOrder])
 
         return self._parse(parse, data, "GET /api/esim/orders")
 
@@ -439,7 +438,7 @@ class RoamifyClient:
 
         def parse(d: Any) -> list[RoamifyEsim]:
             entries = d["esims"] if isinstance(d, dict) else d
-            return [RoamifyEsim.from_json(e) for e in entries]
+            return decode(entries, list[RoamifyEsim])
 
         return self._parse(parse, data, "GET /api/esims")
 

@@ -21,7 +21,7 @@ Decisions where providers.md is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -454,16 +454,7 @@ class RoamifyGateway:
         if order.esims_included:
             return order.esims
         packages = {i: line.package_id or None for line in order.lines for i in line.esim_ids}
-        found: dict[str, RoamifyEsim] = {}
-        if order.reference:
-            listed = await self.client.list_esims(
-                reference_id=order.reference, limit=max(_LIST_LIMIT, len(packages))
-            )
-            found = {e.id: e for e in listed if not packages or e.id in packages}
-        for esim_id in packages:
-            if esim_id not in found:
-                found[esim_id] = await self.client.get_esim(esim_id=esim_id)
-        ordered = [found[i] for i in packages] + [e for i, e in found.items() if i not in packages]
+        ordered = await self._read_esims(order.reference, packages)
         return [
             esim_profile(
                 e,
@@ -474,6 +465,22 @@ class RoamifyGateway:
             for e in ordered
             if e.iccid
         ]
+
+    async def _read_esims(
+        self, reference: str | None, packages: Mapping[str, str | None]
+    ) -> list[RoamifyEsim]:
+        """The order's eSIMs (`packages`' keys) in its order, then any others its
+        reference lists: one listing by reference, then one read per eSIM not listed."""
+        found: dict[str, RoamifyEsim] = {}
+        if reference:
+            listed = await self.client.list_esims(
+                reference_id=reference, limit=max(_LIST_LIMIT, len(packages))
+            )
+            found = {e.id: e for e in listed if not packages or e.id in packages}
+        for esim_id in packages:
+            if esim_id not in found:
+                found[esim_id] = await self.client.get_esim(esim_id=esim_id)
+        return [found[i] for i in packages] + [e for i, e in found.items() if i not in packages]
 
     async def get_esim(self, iccid: str) -> EsimProfile:
         return esim_profile(await self.client.get_esim(iccid=iccid))

@@ -34,6 +34,7 @@ from esim_gateway.providers.simplifytrip.models import (
     STVariation,
     WireFormatError,
 )
+from esim_gateway.providers.wire import decode
 from esim_gateway.signatures import simplifytrip_signature
 
 __all__ = [
@@ -164,7 +165,7 @@ class SimplifyTripClient:
                 "skip": skip,
             },
         )
-        return _parse(lambda d: STPage.from_json(d, STProduct.from_json), data, "products")
+        return _parse(lambda d: decode(d, STPage[STProduct]), data, "products")
 
     async def all_products(
         self, type: str = "eSIM", page_size: int = 100, *, max_pages: int = 1000
@@ -190,13 +191,13 @@ class SimplifyTripClient:
         self, query: str | None = None, take: int | None = None, skip: int | None = None
     ) -> STPage[STCountry]:
         data = await self._get("/api/v1/countries", {"query": query, "take": take, "skip": skip})
-        return _parse(lambda d: STPage.from_json(d, STCountry.from_json), data, "countries")
+        return _parse(lambda d: decode(d, STPage[STCountry]), data, "countries")
 
     async def regions(
         self, query: str | None = None, take: int | None = None, skip: int | None = None
     ) -> STPage[STRegion]:
         data = await self._get("/api/v1/regions", {"query": query, "take": take, "skip": skip})
-        return _parse(lambda d: STPage.from_json(d, STRegion.from_json), data, "regions")
+        return _parse(lambda d: decode(d, STPage[STRegion]), data, "regions")
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -300,9 +301,4 @@ class SimplifyTripClient:
     async def accounts(self) -> list[STAccount]:
         data = await self._get("/api/v1/accounts")
 
-        def parse(d: Any) -> list[STAccount]:
-            if not isinstance(d, list):
-                raise WireFormatError("expected a list of accounts")
-            return [STAccount.from_json(a) for a in d]
-
-        return _parse(parse, data, "accounts")
+        return _parse(lambda d: decode(d, list[STAccount]), data, "accounts")

@@ -1,29 +1,45 @@
-"""SimplifyTrip wire models (providers.md 2.4-2.5), parsed tolerantly from decoded JSON.
+"""SimplifyTrip wire models (providers.md 2.4-2.5), declared as msgspec structs.
 
 Every model has `from_json(data)`, which accepts what the docs show in any of their
-versions and raises `WireFormatError` (naming the field, never echoing a value) only
-when something the gateway cannot do without is missing:
+versions (besides `wire.Wire`'s rules: text stripped, `""` absent, numbers and booleans
+also as strings, unknown keys ignored, and what the hand-written readers took: see
+`LENIENCY`; non-object list entries are skipped, except a page's items) and raises
+`WireFormatError` (naming the field, never echoing a value) only when something the
+gateway cannot do without is missing:
 
 * create-order answers: the 201 shape with `status` fields and the older 200 one without;
 * eSIM status: the object named `simStatus` (Sep-2026) or `eSimStatus` (Feb-2026), with
   string statuses or the Feb-2026 numbers (activity 0-5, plan 0-3, in the documented
   order of the string values);
-* return-request items keyed `subOrderId` or the workflow page's `orderItemId`.
+* ids under either of their documented names (`id`/`orderId`, `id`/`subOrderId`, return
+  items' `subOrderId` or the workflow page's `orderItemId`, `hotsPot`/`hotspot`).
 
 Units are normalised here: ISO timestamps become aware datetimes (UTC when no offset is
-given), VND integers become `Decimal`, `highFlowSize` (KB) becomes MB and usage counters
+given; numeric text is read as Unix seconds, where the hand-written reader read no time),
+VND integers become `Decimal`, `highFlowSize` (KB) becomes MB and usage counters
 (bytes) become MB.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from msgspec import UNSET, UnsetType, field
+
+from esim_gateway.providers.wire import (
+    ABSENT,
+    Leniency,
+    Wire,
+    WireFormatError,
+    decode,
+    force_setattr,
+)
 
 __all__ = [
     "ACTIVITY_STATUSES",
@@ -73,65 +89,43 @@ _MB_PER_UNIT = {
 }
 
 
-class WireFormatError(ValueError):
-    """An answer lacks something the gateway needs. The message names fields only."""
-
-
-# -- tolerant field readers ------------------------------------------------------------
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WireFormatError(f"expected an object for {what}")
-    return value
-
-
-def _sub(data: dict[str, Any], *keys: str) -> dict[str, Any] | None:
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, dict):
-            return value
-    return None
-
-
-def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    return value if isinstance(value, list) else []
-
-
-def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    return [item for item in _list(data, key) if isinstance(item, dict)]
+# -- what the hand-written readers took (the lenient pass; see `wire`) -------------------
 
 
 def _str(value: Any) -> str | None:
+    """Text, stripped; None for null, `""`, an object or a list. A boolean is `true`/`false`."""
     if value is None or isinstance(value, dict | list):
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
-def _req(data: dict[str, Any], key: str, what: str) -> str:
-    value = _str(data.get(key))
-    if value is None:
-        raise WireFormatError(f"{what} has no {key}")
-    return value
+def _text_of(value: Any) -> Any:
+    return ABSENT if (text := _str(value)) is None else text
+
+
+def _bool(value: Any) -> bool:
+    """`"yes"`, `"true"`, `"1"` (any case) are true, other text false; otherwise truthiness."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
 
 
 def _int(value: Any) -> int | None:
+    """Whole or not (truncated), as a number or numeric text; None for anything else."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
     try:
         return int(Decimal(str(value).strip()))
-    except (InvalidOperation, ValueError):
+    except (InvalidOperation, ValueError, OverflowError):
         return None
 
 
 def _dec(value: Any) -> Decimal | None:
-    """A VND amount (or any number) as Decimal; integral floats lose their `.0`."""
+    """A VND amount (or any number) as Decimal; whole floats lose their `.0`."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -143,54 +137,67 @@ def _dec(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
-
-
-def _time(value: Any) -> datetime | None:
-    """ISO 8601 (`Z` or an offset; naive means UTC) or epoch seconds/milliseconds."""
+def _time(value: Any) -> dt.datetime | None:
+    """ISO 8601 (`Z` or an offset, kept; naive means UTC) or Unix seconds/milliseconds as
+    a number (numeric text is not a time)."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        seconds = value / 1000 if abs(value) >= 1e11 else value
+        seconds = value / 1000 if abs(value) >= _MILLISECONDS_FROM else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return dt.datetime.fromtimestamp(seconds, dt.UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _date(value: Any) -> date | None:
-    """`YYYY-MM-DD` or `YYYYMMDD` (the consumer API's usage dates)."""
-    text = _str(value)
-    if text is None:
-        return None
-    for candidate in (text[:10], text[:8]):
-        try:
-            return date.fromisoformat(candidate)
-        except ValueError:
-            continue
-    moment = _time(value)
-    return moment.date() if moment else None
+def _absent_if_none(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: ABSENT if (found := read(value)) is None else found
 
 
-def _localized(value: Any) -> str | None:
-    """`{vi, en}` text in English, else Vietnamese; a plain string as it is."""
-    if isinstance(value, dict):
-        return _str(value.get("en")) or _str(value.get("vi"))
-    return _str(value)
+_MILLISECONDS_FROM = 10**11  # 5138 AD in seconds, 1973 in milliseconds
+LENIENCY = Leniency(
+    text=_text_of,
+    flag=_bool,
+    integer=_absent_if_none(_int),
+    number=_absent_if_none(_dec),
+    money=_absent_if_none(_dec),
+    time=_absent_if_none(_time),
+    # from 10^11 on (a microsecond before it, as datetimes go)
+    millis_after=dt.datetime.fromtimestamp(_MILLISECONDS_FROM, dt.UTC) - dt.timedelta.resolution,
+    whole_floats=True,
+)
 
 
-def _enum(value: Any, names: tuple[str, ...]) -> str | None:
+class _Wire(Wire, frozen=True):
+    leniency: ClassVar[Leniency] = LENIENCY
+
+
+class _Localized(_Wire, frozen=True):
+    """`{vi, en}` text: English, else Vietnamese."""
+
+    en: str | None = None
+    vi: str | None = None
+
+
+#: localized text, or a plain string
+Text = _Localized | str | None
+
+
+def _text(value: Text) -> str | None:
+    return (value.en or value.vi) if isinstance(value, _Localized) else _str(value)
+
+
+def _enum(value: object, names: tuple[str, ...] = ()) -> str | None:
     """A status given as its name, or as the Feb-2026 number (also as a digit string)."""
+    if type(value) is str and (name := value.strip()) and not name.isdigit():
+        return name.upper()  # the usual case, read on every access: no further tests
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
@@ -200,8 +207,18 @@ def _enum(value: Any, names: tuple[str, ...]) -> str | None:
     return text.upper() if text else None
 
 
-def _strings(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(s for s in (_str(v) for v in _list(data, key)) if s is not None)
+def _date(value: object) -> dt.date | None:
+    """`YYYY-MM-DD` or `YYYYMMDD` (the consumer API's usage dates), or a timestamp's date."""
+    text = _str(value)
+    if text is None:
+        return None
+    for candidate in (text[:10], text[:8]):
+        try:
+            return dt.date.fromisoformat(candidate)
+        except ValueError:
+            continue
+    moment = _time(value)
+    return moment.date() if moment else None
 
 
 def _mb(value: int) -> Decimal:
@@ -217,12 +234,11 @@ def data_allowance(high_flow_kb: Any, data: Any) -> tuple[int | None, bool]:
 
     "Unlimited" anywhere in `data` wins; a DAILY package's amounts are per day.
     """
-    text = (_str(data) or "").upper()
+    text = str(data or "").strip().upper()
     if "UNLIMITED" in text or "KHÔNG GIỚI HẠN" in text:
         return None, True
-    kb = _int(high_flow_kb)
-    if kb is not None and kb > 0:
-        return kb // KB_PER_MB, False
+    if type(high_flow_kb) is int and high_flow_kb > 0:  # the models hand it over as an int
+        return high_flow_kb // KB_PER_MB, False
     match = _AMOUNT.search(text)
     if match is None:
         return None, False
@@ -230,274 +246,252 @@ def data_allowance(high_flow_kb: Any, data: Any) -> tuple[int | None, bool]:
     return int(amount * _MB_PER_UNIT[match.group(2)]), False
 
 
+class _Either(_Wire, frozen=True):
+    """A model whose id arrives under one of two documented names."""
+
+    def _id_from(self, field_name: str, alias: str | None, what: str) -> None:
+        if not getattr(self, field_name):
+            if alias is None:
+                raise WireFormatError(f"{what} has no {field_name}")
+            force_setattr(self, field_name, alias)
+
+
 # -- catalog -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class STPage(Generic[T]):
-    """A `{total, skip, take, items}` page."""
+class STPage(_Wire, Generic[T], frozen=True):
+    """A `{total, skip, take, items}` page (`STPage[STProduct]` to decode one)."""
 
-    total: int
-    skip: int
-    take: int
+    #: an item that is not an object is refused, not skipped
+    leniency: ClassVar[Leniency] = replace(LENIENCY, skipped_entries=frozenset())
+
     items: tuple[T, ...]
+    sent_total: int | None = field(default=None, name="total")
+    skip: int = 0
+    take: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.take:
+            force_setattr(self, "take", len(self.items))
+
+    @property
+    def total(self) -> int:
+        return len(self.items) if self.sent_total is None else self.sent_total
 
     @classmethod
-    def from_json(cls, data: Any, parse: Callable[[Any], T]) -> STPage[T]:
-        d = _obj(data, "page")
-        if not isinstance(d.get("items"), list):
-            raise WireFormatError("page has no items list")
-        items = tuple(parse(item) for item in d["items"])
-        total = _int(d.get("total"))
-        return cls(
-            total=total if total is not None else len(items),
-            skip=_int(d.get("skip")) or 0,
-            take=_int(d.get("take")) or len(items),
-            items=items,
-        )
+    def from_json(  # type: ignore[override]  # a page needs its items' parser
+        cls, data: Any, parse: Callable[[Any], T]
+    ) -> STPage[T]:
+        page = decode(data, STPage[Any])
+        return STPage(tuple(map(parse, page.items)), page.sent_total, page.skip, page.take)
 
     def __len__(self) -> int:
         return len(self.items)
 
 
-@dataclass(frozen=True, slots=True)
-class STCountry:
-    id: str
-    """ISO alpha-2, upper case"""
-    name: str
-    iso3: str | None = None
+class STCountry(_Wire, frozen=True):
+    #: ISO alpha-2, upper case (`id`, else `mcc`)
+    id: str = ""
+    title: Text = field(default=None, name="name")
+    mcc: str | None = None
+    iso3: str | None = field(default=None, name="mcc3")
     continent: str | None = None
 
-    @classmethod
-    def from_json(cls, data: Any) -> STCountry:
-        d = _obj(data, "country")
-        code = (_str(d.get("id")) or _req(d, "mcc", "country")).upper()
-        mcc3 = _str(d.get("mcc3"))
-        return cls(
-            id=code,
-            name=_localized(d.get("name")) or code,
-            iso3=mcc3.upper() if mcc3 else None,
-            continent=_str(d.get("continent")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.id and self.mcc is None:
+            raise WireFormatError("country has no mcc")
+        force_setattr(self, "id", (self.id or self.mcc or "").upper())
+        if self.iso3 is not None:
+            force_setattr(self, "iso3", self.iso3.upper())
+
+    @property
+    def name(self) -> str:
+        return _text(self.title) or self.id
 
 
-@dataclass(frozen=True, slots=True)
-class STRegion:
+class STRegion(_Wire, frozen=True):
     id: str
-    name: str
+    title: Text = field(default=None, name="name")
 
-    @classmethod
-    def from_json(cls, data: Any) -> STRegion:
-        d = _obj(data, "region")
-        region_id = _req(d, "id", "region")
-        return cls(id=region_id, name=_localized(d.get("name")) or region_id)
+    @property
+    def name(self) -> str:
+        return _text(self.title) or self.id
 
 
-@dataclass(frozen=True, slots=True)
-class STVariation:
-    """One orderable SKU. `data_mb` is per day when `package == "DAILY"`."""
+class _Sku(_Wire, frozen=True):
+    """What a variation and an eSIM's `productInfo` share."""
 
-    sku: str
-    name: str | None
-    price: Decimal
-    days: int
-    package: str
-    data: str | None
-    data_mb: int | None
-    unlimited: bool
-    high_flow_kb: int | None = None
-    price_floor: Decimal | None = None
-    discount: Decimal | None = None
+    title: Text = field(default=None, name="name")
+    data: str | None = None
+    high_flow_kb: int | None = field(default=None, name="highFlowSize")
+    #: UNSET when not sent: `hotspot` is read only then (a null `hotsPot` is false)
+    hots_pot: bool | UnsetType | None = field(default=UNSET, name="hotsPot")
+    hotspot_: bool | None = field(default=None, name="hotspot")
     throttle_speed: str | None = None
-    sms_call: bool = False
     apn: str | None = None
     point_contact_type: str | None = None
-    hotspot: bool = False
+    sms_call: bool = False
     spu: str | None = None
-    """only on `GET /products/variation/:sku`"""
 
-    @classmethod
-    def from_json(cls, data: Any) -> STVariation:
-        d = _obj(data, "variation")
-        sku = _req(d, "sku", "variation")
-        price = _dec(d.get("price"))
-        if price is None:
-            raise WireFormatError(f"variation {sku} has no price")
-        data_mb, unlimited = data_allowance(d.get("highFlowSize"), d.get("data"))
-        return cls(
-            sku=sku,
-            name=_localized(d.get("name")),
-            price=price,
-            days=_int(d.get("days")) or 0,
-            package=(_str(d.get("package")) or "FIXED").upper(),
-            data=_str(d.get("data")),
-            data_mb=data_mb,
-            unlimited=unlimited,
-            high_flow_kb=_int(d.get("highFlowSize")),
-            price_floor=_dec(d.get("priceFloor")),
-            discount=_dec(d.get("discount")),
-            throttle_speed=_str(d.get("throttleSpeed")),
-            sms_call=_bool(d.get("smsCall")),
-            apn=_str(d.get("apn")),
-            point_contact_type=_str(d.get("pointContactType")),
-            hotspot=_bool(d.get("hotsPot", d.get("hotspot"))),
-            spu=_str(d.get("spu")),
-        )
+    @property
+    def name(self) -> str | None:
+        return _text(self.title)
+
+    @property
+    def hotspot(self) -> bool:
+        return bool(self.hotspot_ if self.hots_pot is UNSET else self.hots_pot)
+
+    @property
+    def data_mb(self) -> int | None:
+        return data_allowance(self.high_flow_kb, self.data)[0]
+
+    @property
+    def unlimited(self) -> bool:
+        return data_allowance(self.high_flow_kb, self.data)[1]
 
 
-@dataclass(frozen=True, slots=True)
-class STProduct:
+class STVariation(_Sku, frozen=True, kw_only=True):
+    """One orderable SKU. `data_mb` is per day when `package == "DAILY"`; `spu` is only
+    on `GET /products/variation/:sku`."""
+
+    sku: str
+    price: Decimal
+    days: int = 0
+    package: str = "FIXED"
+    price_floor: Decimal | None = None
+    discount: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        force_setattr(self, "package", self.package.upper())
+
+
+class STProduct(_Wire, frozen=True):
     spu: str
-    name: str
-    type: str
-    countries: tuple[STCountry, ...]
-    regions: tuple[STRegion, ...]
-    variations: tuple[STVariation, ...]
-    slug: str | None = None
-    notes: str | None = None
-    """`metadata` (HTML) as plain text"""
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    title: Text = field(default=None, name="name")
+    type: str = "eSIM"
+    countries: tuple[STCountry, ...] = ()
+    regions: tuple[STRegion, ...] = ()
+    variations: tuple[STVariation, ...] = ()
+    localized_slug: Text = field(default=None, name="slug")
+    metadata: Text = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
 
-    @classmethod
-    def from_json(cls, data: Any) -> STProduct:
-        d = _obj(data, "product")
-        spu = _req(d, "spu", "product")
-        notes = _localized(d.get("metadata"))
-        if notes:
-            notes = " ".join(html.unescape(_TAG.sub(" ", notes)).split()) or None
-        return cls(
-            spu=spu,
-            name=_localized(d.get("name")) or spu,
-            type=_str(d.get("type")) or "eSIM",
-            countries=tuple(STCountry.from_json(c) for c in _objects(d, "countries")),
-            regions=tuple(STRegion.from_json(r) for r in _objects(d, "regions")),
-            variations=tuple(STVariation.from_json(v) for v in _objects(d, "variations")),
-            slug=_localized(d.get("slug")),
-            notes=notes,
-            created_at=_time(d.get("createdAt")),
-            updated_at=_time(d.get("updatedAt")),
-        )
+    @property
+    def name(self) -> str:
+        return _text(self.title) or self.spu
+
+    @property
+    def slug(self) -> str | None:
+        return _text(self.localized_slug)
+
+    @property
+    def notes(self) -> str | None:
+        """`metadata` (HTML) as plain text"""
+        notes = _text(self.metadata)
+        return " ".join(html.unescape(_TAG.sub(" ", notes)).split()) or None if notes else None
 
 
 # -- orders ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class STCreatedOrderItem:
-    sub_order_id: str
-    sub_track_id: str | None
+class STCreatedOrderItem(_Either, frozen=True):
     sku: str
-    quantity: int
-    type: str | None
-    status: str | None
-    """absent in the older 200 answer"""
+    sub_order_id: str = ""
+    id: str | None = None
+    sub_track_id: str | None = None
+    quantity: int = 0
+    #: as sent: only counted, for a missing quantity
+    iccids: tuple[object, ...] = ()
+    type: str | None = None
+    #: absent in the older 200 answer
+    state: object = field(default=None, name="status")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("sub_order_id", self.id, "created order item")
+        if not self.quantity:
+            force_setattr(self, "quantity", len(self.iccids))
+
+    @property
+    def status(self) -> str | None:
+        return _enum(self.state)
 
 
-@dataclass(frozen=True, slots=True)
-class STCreatedOrder:
+class STCreatedOrder(_Either, frozen=True):
     """`POST /orders` and `/orders/recharge`: 201 with statuses, or the older 200 without."""
 
-    order_id: str
     track_id: str
-    status: str | None
-    items: tuple[STCreatedOrderItem, ...]
-    success: bool = True
+    order_id: str = ""
+    id: str | None = None
+    state: object = field(default=None, name="status")
+    items: tuple[STCreatedOrderItem, ...] = ()
+    #: as sent: only `false` itself means failure
+    succeeded: object = field(default=None, name="success")
 
-    @classmethod
-    def from_json(cls, data: Any) -> STCreatedOrder:
-        d = _obj(data, "created order")
-        items = tuple(
-            STCreatedOrderItem(
-                sub_order_id=_str(i.get("subOrderId")) or _req(i, "id", "created order item"),
-                sub_track_id=_str(i.get("subTrackId")),
-                sku=_req(i, "sku", "created order item"),
-                quantity=_int(i.get("quantity")) or len(_list(i, "iccids")),
-                type=_str(i.get("type")),
-                status=_enum(i.get("status"), ()),
-            )
-            for i in _objects(d, "items")
-        )
-        return cls(
-            order_id=_str(d.get("orderId")) or _req(d, "id", "created order"),
-            track_id=_req(d, "trackId", "created order"),
-            status=_enum(d.get("status"), ()),
-            items=items,
-            success=d.get("success") is not False,
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("order_id", self.id, "created order")
+
+    @property
+    def status(self) -> str | None:
+        return _enum(self.state)
+
+    @property
+    def success(self) -> bool:
+        return self.succeeded is not False
 
 
-@dataclass(frozen=True, slots=True)
-class STEsim:
+class STEsim(_Wire, frozen=True):
     """One delivered profile. Holds credentials: its repr shows the ICCID only."""
 
     iccid: str
+    #: the LPA string `LPA:1$<smdp>$<activation code>`
     qr_code_content: str | None = None
-    """the LPA string `LPA:1$<smdp>$<activation code>`"""
     qr_code_img: str | None = None
     smdp_address: str | None = None
     activation_code: str | None = None
     pin: str | None = None
     puk: str | None = None
-    plan_apn: str | None = None
+    plan_apn: str | None = field(default=None, name="planAPN")
     return_status: str | None = None
 
     def __repr__(self) -> str:
         return f"STEsim(iccid={self.iccid!r})"
 
-    @classmethod
-    def from_json(cls, data: Any) -> STEsim:
-        d = _obj(data, "eSIM")
-        return cls(
-            iccid=_req(d, "iccid", "eSIM"),
-            qr_code_content=_str(d.get("qrCodeContent")),
-            qr_code_img=_str(d.get("qrCodeImg")),
-            smdp_address=_str(d.get("smdpAddress")),
-            activation_code=_str(d.get("activationCode")),
-            pin=_str(d.get("pin")),
-            puk=_str(d.get("puk")),
-            plan_apn=_str(d.get("planAPN")),
-            return_status=_str(d.get("returnStatus")),
-        )
 
-
-@dataclass(frozen=True, slots=True)
-class STOrderItem:
-    id: str
-    """= subOrderId"""
+class STOrderItem(_Either, frozen=True):
     sku: str
-    quantity: int
-    status: str | None = None
+    #: = subOrderId
+    id: str = ""
+    sub_order_id: str | None = None
+    quantity: int = 0
+    state: object = field(default=None, name="status")
     sub_track_id: str | None = None
+    #: unit price, VND
     price: Decimal | None = None
-    """unit price, VND"""
     type: str | None = None
     spu: str | None = None
     quantity_returned: int = 0
     iccids: tuple[str, ...] = ()
-    esims: tuple[STEsim, ...] = ()
+    esims: tuple[STEsim, ...] = field(default=(), name="eSims")
 
-    @classmethod
-    def from_json(cls, data: Any) -> STOrderItem:
-        d = _obj(data, "order item")
-        return cls(
-            id=_str(d.get("id")) or _req(d, "subOrderId", "order item"),
-            sku=_req(d, "sku", "order item"),
-            quantity=_int(d.get("quantity")) or 0,
-            status=_enum(d.get("status"), ()),
-            sub_track_id=_str(d.get("subTrackId")),
-            price=_dec(d.get("price")),
-            type=_str(d.get("type")),
-            spu=_str(d.get("spu")),
-            quantity_returned=_int(d.get("quantityReturned")) or 0,
-            iccids=_strings(d, "iccids"),
-            esims=tuple(STEsim.from_json(e) for e in _objects(d, "eSims")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("id", self.sub_order_id, "order item")
+
+    @property
+    def status(self) -> str | None:
+        return _enum(self.state)
 
 
-@dataclass(frozen=True, slots=True)
-class STReturnItem:
-    sub_order_id: str
+class STReturnItem(_Either, frozen=True):
+    sub_order_id: str = ""
+    order_item_id: str | None = None
+    id: str | None = None
     sku: str | None = None
     type: str | None = None
     return_type: str | None = None
@@ -506,30 +500,20 @@ class STReturnItem:
     sub_order_track_id: str | None = None
     spu: str | None = None
 
-    @classmethod
-    def from_json(cls, data: Any) -> STReturnItem:
-        d = _obj(data, "return item")
-        return cls(
-            sub_order_id=_str(d.get("subOrderId"))
-            or _str(d.get("orderItemId"))
-            or _req(d, "id", "return item"),
-            sku=_str(d.get("sku")),
-            type=_str(d.get("type")),
-            return_type=_str(d.get("returnType")),
-            iccids=_strings(d, "iccids"),
-            quantity=_int(d.get("quantity")),
-            sub_order_track_id=_str(d.get("subOrderTrackId")),
-            spu=_str(d.get("spu")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("sub_order_id", self.order_item_id or self.id, "return item")
 
 
-@dataclass(frozen=True, slots=True)
-class STReturnRequest:
+class STReturnRequest(_Either, frozen=True):
     """A return (refund) request; `POST`, `GET` and cancel all answer this shape."""
 
-    id: str
-    status: str
+    id: str = ""
+    return_id: str | None = None
+    state: object = field(default=None, name="status")
     return_track_id: str | None = None
+    #: the Feb-2026 version called `return_track_id` trackId
+    track_id: str | None = None
     order_id: str | None = None
     order_track_id: str | None = None
     return_type: str | None = None
@@ -539,201 +523,176 @@ class STReturnRequest:
     refund_amount: Decimal = Decimal(0)
     reason: str | None = None
     rejection_reason: str | None = None
-    created_at: datetime | None = None
-    refunding_at: datetime | None = None
-    completed_at: datetime | None = None
-    canceled_at: datetime | None = None
-    rejected_at: datetime | None = None
+    created_at: dt.datetime | None = None
+    refunding_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    canceled_at: dt.datetime | None = None
+    rejected_at: dt.datetime | None = None
     items: tuple[STReturnItem, ...] = ()
 
-    @classmethod
-    def from_json(cls, data: Any) -> STReturnRequest:
-        d = _obj(data, "return request")
-        return cls(
-            id=_str(d.get("id")) or _req(d, "returnId", "return request"),
-            status=_enum(d.get("status"), ()) or "REQUESTED",
-            # the Feb-2026 version called it trackId
-            return_track_id=_str(d.get("returnTrackId")) or _str(d.get("trackId")),
-            order_id=_str(d.get("orderId")),
-            order_track_id=_str(d.get("orderTrackId")),
-            return_type=_str(d.get("returnType")),
-            refund_fee=_dec(d.get("refundFee")) or Decimal(0),
-            extra_fee=_dec(d.get("extraFee")) or Decimal(0),
-            extra_fee_note=_str(d.get("extraFeeNote")),
-            refund_amount=_dec(d.get("refundAmount")) or Decimal(0),
-            reason=_str(d.get("reason")),
-            rejection_reason=_str(d.get("rejectionReason")),
-            created_at=_time(d.get("createdAt")),
-            refunding_at=_time(d.get("refundingAt")),
-            completed_at=_time(d.get("completedAt")),
-            canceled_at=_time(d.get("canceledAt")),
-            rejected_at=_time(d.get("rejectedAt")),
-            items=tuple(STReturnItem.from_json(i) for i in _objects(d, "items")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("id", self.return_id, "return request")
+        if self.return_track_id is None:
+            force_setattr(self, "return_track_id", self.track_id)
+
+    @property
+    def status(self) -> str:
+        return _enum(self.state) or "REQUESTED"
 
 
-@dataclass(frozen=True, slots=True)
-class STOrder:
+class STOrder(_Either, frozen=True):
     """`GET /orders/:id` (order details)."""
 
-    id: str
-    status: str
+    id: str = ""
+    order_id: str | None = None
+    state: object = field(default=None, name="status")
     track_id: str | None = None
     total: Decimal | None = None
     total_before_refund: Decimal | None = None
     refund_amount: Decimal | None = None
-    return_status: str | None = None
-    """NONE | PARTIAL | FULL (newer docs; absent in the older ones)"""
+    #: NONE | PARTIAL | FULL (newer docs; absent in the older ones)
+    return_state: object = field(default=None, name="returnStatus")
     has_pending_return: bool = False
     has_refunding_return: bool = False
+    #: the failure reason when status is ERROR
     error: str | None = None
-    """the failure reason when status is ERROR"""
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    confirmed_at: datetime | None = None
-    delivering_at: datetime | None = None
-    canceled_at: datetime | None = None
-    succeeded_at: datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    confirmed_at: dt.datetime | None = None
+    delivering_at: dt.datetime | None = None
+    canceled_at: dt.datetime | None = None
+    succeeded_at: dt.datetime | None = None
     items: tuple[STOrderItem, ...] = ()
     returns: tuple[STReturnRequest, ...] = ()
 
-    @classmethod
-    def from_json(cls, data: Any) -> STOrder:
-        d = _obj(data, "order")
-        return cls(
-            id=_str(d.get("id")) or _req(d, "orderId", "order"),
-            status=_enum(d.get("status"), ()) or "NEW",
-            track_id=_str(d.get("trackId")),
-            total=_dec(d.get("total")),
-            total_before_refund=_dec(d.get("totalBeforeRefund")),
-            refund_amount=_dec(d.get("refundAmount")),
-            return_status=_enum(d.get("returnStatus"), ()),
-            has_pending_return=_bool(d.get("hasPendingReturn")),
-            has_refunding_return=_bool(d.get("hasRefundingReturn")),
-            error=_str(d.get("error")),
-            created_at=_time(d.get("createdAt")),
-            updated_at=_time(d.get("updatedAt")),
-            confirmed_at=_time(d.get("confirmedAt")),
-            delivering_at=_time(d.get("deliveringAt")),
-            canceled_at=_time(d.get("canceledAt")),
-            succeeded_at=_time(d.get("succeededAt")),
-            items=tuple(STOrderItem.from_json(i) for i in _objects(d, "items")),
-            returns=tuple(STReturnRequest.from_json(r) for r in _objects(d, "returns")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("id", self.order_id, "order")
+
+    @property
+    def status(self) -> str:
+        return _enum(self.state) or "NEW"
+
+    @property
+    def return_status(self) -> str | None:
+        return _enum(self.return_state)
 
 
-@dataclass(frozen=True, slots=True)
-class STCancelledOrderItem:
-    id: str
+class STCancelledOrderItem(_Either, frozen=True):
     sku: str
-    quantity: int
-    status: str | None = None
+    id: str = ""
+    sub_order_id: str | None = None
+    quantity: int = 0
+    state: object = field(default=None, name="status")
     sub_track_id: str | None = None
     type: str | None = None
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("id", self.sub_order_id, "cancelled order item")
 
-@dataclass(frozen=True, slots=True)
-class STCancelledOrder:
+    @property
+    def status(self) -> str | None:
+        return _enum(self.state)
+
+
+class STCancelledOrder(_Either, frozen=True):
     """`POST /orders/cancel`: the order header and its items, all CANCELED."""
 
-    id: str
-    status: str
+    id: str = ""
+    order_id: str | None = None
+    state: object = field(default=None, name="status")
     track_id: str | None = None
     reason: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
     items: tuple[STCancelledOrderItem, ...] = ()
 
-    @classmethod
-    def from_json(cls, data: Any) -> STCancelledOrder:
-        d = _obj(data, "cancelled order")
-        return cls(
-            id=_str(d.get("id")) or _req(d, "orderId", "cancelled order"),
-            status=_enum(d.get("status"), ()) or "CANCELED",
-            track_id=_str(d.get("trackId")),
-            reason=_str(d.get("reason")),
-            created_at=_time(d.get("createdAt")),
-            updated_at=_time(d.get("updatedAt")),
-            items=tuple(
-                STCancelledOrderItem(
-                    id=_str(i.get("id")) or _req(i, "subOrderId", "cancelled order item"),
-                    sku=_req(i, "sku", "cancelled order item"),
-                    quantity=_int(i.get("quantity")) or 0,
-                    status=_enum(i.get("status"), ()),
-                    sub_track_id=_str(i.get("subTrackId")),
-                    type=_str(i.get("type")),
-                )
-                for i in _objects(d, "items")
-            ),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._id_from("id", self.order_id, "cancelled order")
+
+    @property
+    def status(self) -> str:
+        return _enum(self.state) or "CANCELED"
 
 
 # -- eSIM / SIM status ("usage") -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class STActivityLog:
-    status: str | None
-    record_time: datetime | None = None
+class STActivityLog(_Wire, frozen=True):
+    state: object = field(default=None, name="status")
+    record_time: dt.datetime | None = None
     eid: str | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class STUsageRecord:
-    used_date: date | None
-    usage_bytes: int
-    usage_mb: Decimal
+    @property
+    def status(self) -> str | None:
+        return _enum(self.state, ACTIVITY_STATUSES)
 
 
-@dataclass(frozen=True, slots=True)
-class STSimPlan:
+class STUsageRecord(_Wire, frozen=True):
+    #: as sent (text, or a number read as text or as a timestamp)
+    day: object = field(default=None, name="usedDate")
+    usage_bytes: int = field(default=0, name="usageAmt")
+
+    @property
+    def used_date(self) -> dt.date | None:
+        return _date(self.day)
+
+    @property
+    def usage_mb(self) -> Decimal:
+        return _mb(self.usage_bytes)
+
+
+class STSimPlan(_Wire, frozen=True):
     """`simStatus` (`eSimStatus` in the Feb-2026 docs)."""
 
-    plan_status: str | None
-    plan_start: datetime | None = None
-    plan_end: datetime | None = None
+    state: object = field(default=None, name="planStatus")
+    plan_start: dt.datetime | None = field(default=None, name="planStartTime")
+    plan_end: dt.datetime | None = field(default=None, name="planEndTime")
     remaining_days: int | None = None
-    used_bytes: int | None = None
-    used_mb: Decimal | None = None
+    used_bytes: int | None = field(default=None, name="usedTraffic")
+
+    @property
+    def plan_status(self) -> str | None:
+        return _enum(self.state, PLAN_STATUSES)
+
+    @property
+    def used_mb(self) -> Decimal | None:
+        return bytes_to_mb(self.used_bytes)
 
 
-@dataclass(frozen=True, slots=True)
-class STProductInfo:
-    sku: str | None
-    spu: str | None = None
-    name: str | None = None
+class STProductInfo(_Sku, frozen=True):
+    sku: str | None = None
     type: str | None = None
     package: str | None = None
     days: int | None = None
-    data: str | None = None
-    data_mb: int | None = None
-    unlimited: bool = False
-    apn: str | None = None
-    hotspot: bool = False
-    throttle_speed: str | None = None
-    point_contact_type: str | None = None
-    sms_call: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class STOrderInfo:
-    order_id: str | None
+class STOrderInfo(_Wire, frozen=True):
+    order_id: str | None = None
     track_id: str | None = None
     sub_order_id: str | None = None
     sub_track_id: str | None = None
-    purchase_date: datetime | None = None
+    purchase_date: dt.datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class STEsimStatus:
+class STEsimStatus(_Wire, frozen=True):
     """`GET /products/esim/:iccid` and `/products/sim/:iccid`."""
 
     iccid: str
     activity_logs: tuple[STActivityLog, ...] = ()
     usage_info_list: tuple[STUsageRecord, ...] = ()
     sim_status: STSimPlan | None = None
+    e_sim_status: STSimPlan | None = field(default=None, name="eSimStatus")
     product_info: STProductInfo | None = None
     order_info: STOrderInfo | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sim_status is None:
+            force_setattr(self, "sim_status", self.e_sim_status)
 
     @property
     def activity_status(self) -> str | None:
@@ -741,7 +700,7 @@ class STEsimStatus:
         logs = [log for log in self.activity_logs if log.status]
         if not logs:
             return None
-        aware = datetime.min.replace(tzinfo=UTC)
+        aware = dt.datetime.min.replace(tzinfo=dt.UTC)
         return max(enumerate(logs), key=lambda pair: (pair[1].record_time or aware, pair[0]))[
             1
         ].status
@@ -755,104 +714,28 @@ class STEsimStatus:
             return None
         return _mb(sum(u.usage_bytes for u in self.usage_info_list))
 
-    @classmethod
-    def from_json(cls, data: Any) -> STEsimStatus:
-        d = _obj(data, "eSIM status")
-        plan = _sub(d, "simStatus", "eSimStatus")
-        product = _sub(d, "productInfo")
-        order = _sub(d, "orderInfo")
-        usage = []
-        for record in _objects(d, "usageInfoList"):
-            amount = _int(record.get("usageAmt")) or 0
-            usage.append(STUsageRecord(_date(record.get("usedDate")), amount, _mb(amount)))
-        sim_plan = None
-        if plan is not None:
-            used = _int(plan.get("usedTraffic"))
-            sim_plan = STSimPlan(
-                plan_status=_enum(plan.get("planStatus"), PLAN_STATUSES),
-                plan_start=_time(plan.get("planStartTime")),
-                plan_end=_time(plan.get("planEndTime")),
-                remaining_days=_int(plan.get("remainingDays")),
-                used_bytes=used,
-                used_mb=bytes_to_mb(used),
-            )
-        product_info = None
-        if product is not None:
-            mb, unlimited = data_allowance(product.get("highFlowSize"), product.get("data"))
-            product_info = STProductInfo(
-                sku=_str(product.get("sku")),
-                spu=_str(product.get("spu")),
-                name=_localized(product.get("name")),
-                type=_str(product.get("type")),
-                package=_str(product.get("package")),
-                days=_int(product.get("days")),
-                data=_str(product.get("data")),
-                data_mb=mb,
-                unlimited=unlimited,
-                apn=_str(product.get("apn")),
-                hotspot=_bool(product.get("hotsPot", product.get("hotspot"))),
-                throttle_speed=_str(product.get("throttleSpeed")),
-                point_contact_type=_str(product.get("pointContactType")),
-                sms_call=_bool(product.get("smsCall")),
-            )
-        order_info = None
-        if order is not None:
-            order_info = STOrderInfo(
-                order_id=_str(order.get("orderId")),
-                track_id=_str(order.get("trackId")),
-                sub_order_id=_str(order.get("subOrderId")),
-                sub_track_id=_str(order.get("subTrackId")),
-                purchase_date=_time(order.get("purchaseDate")),
-            )
-        return cls(
-            iccid=_req(d, "iccid", "eSIM status"),
-            activity_logs=tuple(
-                STActivityLog(
-                    status=_enum(log.get("status"), ACTIVITY_STATUSES),
-                    record_time=_time(log.get("recordTime")),
-                    eid=_str(log.get("eid")),
-                )
-                for log in _objects(d, "activityLogs")
-            ),
-            usage_info_list=tuple(usage),
-            sim_status=sim_plan,
-            product_info=product_info,
-            order_info=order_info,
-        )
-
 
 # -- wallets -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class STAccount:
+class STAccount(_Wire, frozen=True):
     id: str
-    type: str
-    """TOP_UP | DEBIT"""
     balance: Decimal
-    """VND; negative for DEBIT spend"""
+    #: TOP_UP | DEBIT
+    type: str = "TOP_UP"
     currency: str = "VND"
     status: str | None = None
     is_blocked: bool = False
     is_default: bool = False
     debt_statement: Decimal | None = None
-    due_date: date | None = None
+    #: as sent (see `STUsageRecord.day`)
+    due: object = field(default=None, name="dueDate")
 
-    @classmethod
-    def from_json(cls, data: Any) -> STAccount:
-        d = _obj(data, "account")
-        account_id = _req(d, "id", "account")
-        balance = _dec(d.get("balance"))
-        if balance is None:
-            raise WireFormatError(f"account {account_id} has no balance")
-        return cls(
-            id=account_id,
-            type=(_str(d.get("type")) or "TOP_UP").upper(),
-            balance=balance,
-            currency=(_str(d.get("currency")) or "VND").upper(),
-            status=_str(d.get("status")),
-            is_blocked=_bool(d.get("isBlocked")),
-            is_default=_bool(d.get("isDefault")),
-            debt_statement=_dec(d.get("debtStatement")),
-            due_date=_date(d.get("dueDate")),
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        force_setattr(self, "type", self.type.upper())
+        force_setattr(self, "currency", self.currency.upper())
+
+    @property
+    def due_date(self) -> dt.date | None:
+        return _date(self.due)
