@@ -50,6 +50,8 @@ test: $(STAMP) tests/clients/node_modules/.package-lock.json
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	@# STYLE.md: no function over cyclomatic complexity 15 or 80 lines (migrations excepted)
+	$(BIN)/python scripts/check-complexity src
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
