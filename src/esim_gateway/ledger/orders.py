@@ -334,10 +334,16 @@ class OrderStore:
     def _remember(self, record: OrderRecord) -> None:
         if self.read_cache_ttl <= 0:
             return
-        self._read_cache[record.id] = (time.monotonic() + self.read_cache_ttl, record)
-        self._read_cache.move_to_end(record.id)
-        if len(self._read_cache) > READ_CACHE_SIZE:
-            self._read_cache.popitem(last=False)
+        now = time.monotonic()
+        cache = self._read_cache
+        # every entry lives the same TTL, so the oldest expire first: they go as new ones
+        # come, rather than stay (up to READ_CACHE_SIZE orders) until the cache is full
+        while cache and next(iter(cache.values()))[0] <= now:
+            cache.popitem(last=False)
+        cache[record.id] = (now + self.read_cache_ttl, record)
+        cache.move_to_end(record.id)
+        if len(cache) > READ_CACHE_SIZE:
+            cache.popitem(last=False)
 
     def invalidate(self, order_id: str) -> None:
         self._read_cache.pop(order_id, None)
